@@ -1,0 +1,1 @@
+"""The `threetier` command line: one module per command, wired in `main`."""
