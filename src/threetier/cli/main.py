@@ -25,6 +25,7 @@ app = typer.Typer(
 
 COMMAND_MODULES = [
     "threetier.cli.params",
+    "threetier.cli.bench",
 ]
 
 

@@ -1,0 +1,93 @@
+"""Run a benchmark and describe its result.
+
+>>> result = bench("https://127.0.0.1:8443/users/", requests=2000, concurrency=100)
+>>> result["requests_per_second"]
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from rich.table import Table
+
+from threetier.errors import ThreetierError
+
+
+def ensure_loopback(url: str, *, allow_remote: bool = False) -> None:
+    """Load goes to this machine unless the user says otherwise (a deployed URL)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ThreetierError(f"not an http(s) URL: {url!r}", fix="pass e.g. https://localhost:8443/")
+    if allow_remote:
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, None)}
+    except socket.gaierror as exc:
+        raise ThreetierError(f"cannot resolve {parts.hostname!r}: {exc}", fix="check the URL") from None
+    if not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
+        raise ThreetierError(
+            f"{parts.hostname} is not a loopback address; bench only loads this machine by default",
+            fix="pass --allow-remote to load a system you own (a deployed environment)",
+        )
+
+
+def bench(
+    url: str,
+    *,
+    requests: int = 2000,
+    concurrency: int = 100,
+    ca_cert: Path | None = None,
+    timeout: float = 30.0,
+    allow_remote: bool = False,
+) -> dict:
+    """Send `requests` GETs to `url`, `concurrency` at a time; return the measured numbers."""
+    if requests < 1 or concurrency < 1:
+        raise ThreetierError("requests and concurrency must be at least 1")
+    ensure_loopback(url, allow_remote=allow_remote)
+    with tempfile.TemporaryDirectory(prefix="threetier-bench-") as tmp:
+        result_file = Path(tmp) / "result.json"
+        command = [
+            sys.executable, "-m", "threetier.bench.locust_worker",
+            "--url", url, "--requests", str(requests), "--concurrency", str(min(concurrency, requests)),
+            "--timeout", str(timeout), "--result", str(result_file),
+        ]
+        if ca_cert:
+            command += ["--ca-cert", str(ca_cert)]
+        limit = 120 + requests * timeout / max(concurrency, 1)
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=limit)
+        except subprocess.TimeoutExpired:
+            raise ThreetierError(f"the load generator did not finish within {limit:.0f} s") from None
+        if done.returncode != 0 or not result_file.exists():
+            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            raise ThreetierError(f"the load generator failed (exit {done.returncode}):\n{tail}")
+        return json.loads(result_file.read_text())
+
+
+def result_table(result: dict) -> Table:
+    latency = result["latency_ms"]
+    table = Table(title=f"bench {result['url']}  ({result['requests']} requests, concurrency {result['concurrency']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("requests/s", f"{result['requests_per_second']:.1f}"),
+        ("failed requests", str(result["failed_requests"])),
+        ("latency p50 / p95 / p99 (ms)", f"{latency['p50']:.0f} / {latency['p95']:.0f} / {latency['p99']:.0f}"),
+        ("latency mean / max (ms)", f"{latency['mean']:.1f} / {latency['max']:.0f}"),
+        ("status codes", ", ".join(f"{k}: {v}" for k, v in sorted(result["status_codes"].items()))),
+    ]
+    total = max(result["requests"], 1)
+    for instance, count in sorted(result["instances"].items()):
+        rows.append((f"served by {instance}", f"{count} ({100 * count / total:.0f} %)"))
+    for error, count in result["errors"].items():
+        rows.append((f"error: {error[:60]}", str(count)))
+    for row in rows:
+        table.add_row(*row)
+    return table
