@@ -1,0 +1,40 @@
+"""What a drill needs from the system under test. The twin and a deployed AWS
+environment each implement it; drills know nothing else about them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class DrillTarget(Protocol):
+    label: str               # "twin default", "aws prod"
+    url: str                 # the load balancer's base URL, no trailing slash
+    verify: str | bool       # CA bundle path for HTTPS, or False
+
+    def instance_names(self) -> list[str]: ...
+
+    def target_health(self) -> dict[str, bool]:
+        """Each instance's health as the load balancer sees it (healthy = receives traffic)."""
+        ...
+
+    def instances_answering(self) -> dict[str, bool]:
+        """Each instance's own health endpoint, asked directly (not through the load balancer)."""
+        ...
+
+    def kill_instance(self, name: str) -> None:
+        """End one instance abruptly (kill -9 / terminate), leaving its replacement to the system."""
+        ...
+
+    def stop_instances(self) -> None: ...
+
+    def start_instances(self) -> None: ...
+
+
+class DatabaseDrillTarget(DrillTarget, Protocol):
+    def kill_primary_database(self) -> str:
+        """kill -9 the primary; return its name."""
+        ...
+
+    def database_roles(self) -> dict[str, str]:
+        """name → 'primary' | 'standby' | 'down'."""
+        ...
