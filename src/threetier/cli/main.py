@@ -26,6 +26,7 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "threetier.cli.params",
     "threetier.cli.bench",
+    "threetier.cli.drill",
 ]
 
 
