@@ -81,6 +81,30 @@ class Fargate(_Model):
     max_tasks: int = Field(3, ge=1, le=50)
     cpu_target_percent: int = Field(50, ge=10, le=95)
 
+    @model_validator(mode="after")
+    def _fargate_size(self) -> Fargate:
+        allowed = FARGATE_MEMORY_MIB[self.cpu]
+        if self.memory_mib not in allowed:
+            sizes = (
+                ", ".join(map(str, allowed))
+                if len(allowed) <= 4
+                else f"{allowed[0]}..{allowed[-1]} in steps of 1024"
+            )
+            raise ValueError(
+                f"memory_mib {self.memory_mib} is not a Fargate size for cpu {self.cpu}: use {sizes}"
+            )
+        return self
+
+
+# The task sizes Fargate accepts: memory (MiB) per CPU unit count.
+FARGATE_MEMORY_MIB: dict[int, list[int]] = {
+    256: [512, 1024, 2048],
+    512: list(range(1024, 4096 + 1, 1024)),
+    1024: list(range(2048, 8192 + 1, 1024)),
+    2048: list(range(4096, 16384 + 1, 1024)),
+    4096: list(range(8192, 30720 + 1, 1024)),
+}
+
 
 class Web(_Model):
     runtime: Literal["ec2", "fargate"] = "ec2"
@@ -170,6 +194,8 @@ class Dns(_Model):
 class Storage(_Model):
     media_backend: Literal["filesystem", "s3"] = "filesystem"
     efs: bool = True
+    # Keeps overwritten and deleted uploads in the media bucket (storage costs grow with it).
+    media_versioning: bool = False
 
 
 class Monitoring(_Model):
@@ -178,6 +204,11 @@ class Monitoring(_Model):
     cpu_alarm_minutes: int = Field(1, ge=1, le=60)
     billing_alarm_usd: int = Field(10, ge=1)
     log_retention_days: int = 30
+    # The health alarms (load balancer 5xx, unhealthy targets, database): how much, how long.
+    http_5xx_alarm_count: int = Field(5, ge=1, description="5xx responses in one minute")
+    health_alarm_minutes: int = Field(3, ge=1, le=60)
+    db_cpu_alarm_percent: int = Field(80, ge=1, le=100)
+    db_free_storage_alarm_gb: int = Field(2, ge=1)
 
 
 class Environment(_Model):

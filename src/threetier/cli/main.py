@@ -27,6 +27,13 @@ COMMAND_MODULES = [
     "threetier.cli.params",
     "threetier.cli.bench",
     "threetier.cli.drill",
+    "threetier.cli.up",
+    "threetier.cli.status",
+    "threetier.cli.down",
+    "threetier.cli.logs",
+    "threetier.cli.synth",
+    "threetier.cli.check",
+    "threetier.cli.cdk_commands",
 ]
 
 

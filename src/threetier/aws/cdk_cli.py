@@ -1,0 +1,139 @@
+"""The AWS CDK CLI (Node.js) for ls / diff / deploy / destroy / bootstrap — synth needs none of this.
+
+The CLI is pinned and installed from the npm registry into `.threetier/cdk-cli` on first
+use, so every machine drives CloudFormation with the same version we tested.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from threetier.errors import ThreetierError
+from threetier.spec import ENV_VARIABLE, Spec
+
+# Pinned: the CLI must read the cloud assembly schema of aws-cdk-lib (pyproject.toml).
+CDK_CLI_VERSION = "2.1148.1"
+INSTALL_TIMEOUT_SECONDS = 600
+
+
+def cli_dir(root: Path) -> Path:
+    return root / ".threetier" / "cdk-cli"
+
+
+def cdk_executable(root: Path) -> Path:
+    return cli_dir(root) / "node_modules" / ".bin" / "cdk"
+
+
+def installed_version(root: Path) -> str | None:
+    package = cli_dir(root) / "node_modules" / "aws-cdk" / "package.json"
+    if not package.is_file():
+        return None
+    return json.loads(package.read_text()).get("version")
+
+
+def ensure_cdk_cli(root: Path, *, say: Callable[[str], None]) -> Path:
+    """The pinned `cdk` executable, installing it with npm first if needed."""
+    executable = cdk_executable(root)
+    if executable.exists() and installed_version(root) == CDK_CLI_VERSION:
+        return executable
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ThreetierError(
+            "npm is not installed: the AWS CDK CLI (for ls/diff/deploy/destroy) is a Node.js program",
+            fix="install Node.js 18 or newer with npm (Debian: apt-get install nodejs npm); "
+            "`threetier synth` and `threetier check` work without it",
+        )
+    say(f"installing the AWS CDK CLI {CDK_CLI_VERSION} into {cli_dir(root)} (first use only)...")
+    cli_dir(root).mkdir(parents=True, exist_ok=True)
+    try:
+        result = subprocess.run(
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(cli_dir(root)),
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                f"aws-cdk@{CDK_CLI_VERSION}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ThreetierError(
+            f"npm install aws-cdk@{CDK_CLI_VERSION} took more than {INSTALL_TIMEOUT_SECONDS} s",
+            fix="check access to the npm registry and try again",
+        ) from None
+    if result.returncode != 0 or not executable.exists():
+        tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
+        raise ThreetierError(
+            f"npm could not install aws-cdk@{CDK_CLI_VERSION}",
+            details=tail,
+            fix="check access to the npm registry (npm config get registry) and try again",
+        )
+    return executable
+
+
+def cdk_command(executable: Path, args: Sequence[str], *, outdir: Path) -> list[str]:
+    """The full command line: our app (this Python) and output directory, never cdk.json's guesses."""
+    app = f"{shlex.quote(sys.executable)} -m threetier.aws.app"
+    return [str(executable), *args, "--app", app, "--output", str(outdir), "--no-notices"]
+
+
+def run_cdk(executable: Path, args: Sequence[str], *, spec: Spec, root: Path, outdir: Path) -> int:
+    """Run the CDK CLI for `spec`'s environment in the foreground; returns its exit code."""
+    env = {
+        **os.environ,
+        ENV_VARIABLE: spec.env_name,
+        "THREETIER_PROJECT_ROOT": str(root),
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+    }
+    return subprocess.run(
+        cdk_command(executable, args, outdir=outdir), cwd=root, env=env, check=False
+    ).returncode
+
+
+def require_credentials(spec: Spec) -> str:
+    """The account the current AWS credentials belong to; a clear error instead of a traceback."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    fix = (
+        "configure AWS credentials (`aws configure`, AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY); `threetier synth`, `check` and `ls` need none"
+    )
+    try:
+        session = boto3.Session(region_name=spec.project.region)
+        credentials = session.get_credentials()
+    except BotoCoreError as exc:
+        raise ThreetierError(f"the AWS configuration is broken: {exc}", fix=fix) from None
+    if credentials is None:
+        raise ThreetierError(
+            "no AWS credentials found: deploy, diff and destroy talk to your AWS account", fix=fix
+        )
+    sts = session.client(
+        "sts", config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1})
+    )
+    try:
+        account = sts.get_caller_identity()["Account"]
+    except (BotoCoreError, ClientError) as exc:
+        raise ThreetierError(
+            f"AWS credentials were found but do not work: {exc}", fix=fix
+        ) from None
+    if spec.project.account and spec.project.account != account:
+        raise ThreetierError(
+            f"these credentials are for account {account}, but project.account is {spec.project.account}",
+            fix="use credentials for that account, or change project.account in the parameters file",
+        )
+    return account

@@ -1,0 +1,1 @@
+"""One construct per concern; each exposes its resources as typed public attributes."""

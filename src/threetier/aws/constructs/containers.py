@@ -1,0 +1,419 @@
+"""The web tier on ECS Fargate (seeds 002, 004), for spec.web.runtime == "fargate".
+
+The image is this repository's `Dockerfile`, built by the CDK CLI at deploy time (synth
+only fingerprints the files: no Docker needed to synthesize). Tasks run in the web
+subnets with the web security group and register, by IP, into the ALB's target group.
+
+Migrations run as a one-off task before the service moves to a new image. `threetier
+deploy` does it in two CloudFormation updates (see `run_migrations`):
+
+1. deploy with the context `threetier:service-image=<image the service runs now>` (from
+   `service_image`): the migration task definition gets the new image, the service keeps
+   the old one;
+2. `run_migrations`: `ecs run-task` the migration task definition and wait for exit 0;
+3. deploy again without that context: the service rolls to the new image (the circuit
+   breaker rolls back if the new tasks never get healthy).
+
+On the first deploy there is no service yet: step 1 is skipped and step 2 follows step 3.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration, Fn
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from threetier import spec as model
+from threetier.aws.constructs.iam import AppAccessPolicy
+from threetier.aws.constructs.storage import SharedStorage
+from threetier.aws.nag import suppress
+from threetier.errors import ThreetierError
+from threetier.paths import project_root
+
+WEB_CONTAINER = "web"
+MIGRATE_CONTAINER = "migrate"
+MIGRATE_COMMAND = ["python", "-m", "threetier.webapp", "migrate", "--noinput"]
+SETTINGS_MODULE = "threetier.webapp.settings.production"
+# Paths inside the image (Dockerfile): the app user owns both.
+CONTAINER_MEDIA_ROOT = "/srv/threetier/media"
+CONTAINER_STATIC_ROOT = "/srv/threetier/static"
+MEDIA_VOLUME = "media"
+# Time for gunicorn to start and collect static files before ALB checks count.
+HEALTH_CHECK_GRACE = Duration.seconds(60)
+# Where CI puts the commit: CDK context first (`-c threetier:revision=...`), then the environment.
+REVISION_CONTEXT = "threetier:revision"
+REVISION_ENV = "THREETIER_REVISION"
+SERVICE_IMAGE_CONTEXT = "threetier:service-image"
+_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def image_revision(scope: Construct) -> str | None:
+    """The revision (commit SHA) the image is built from: context, else $THREETIER_REVISION."""
+    revision = scope.node.try_get_context(REVISION_CONTEXT) or os.environ.get(REVISION_ENV) or None
+    if revision is not None and not _REVISION.match(str(revision)):
+        raise ThreetierError(
+            f"image revision {revision!r} is not a usable image tag",
+            fix=f"set {REVISION_ENV} (or -c {REVISION_CONTEXT}=...) to a commit SHA",
+        )
+    return revision
+
+
+def pinned_service_image(scope: Construct) -> str | None:
+    """The image the service keeps while migrations run (deploy step 1), from the context."""
+    return scope.node.try_get_context(SERVICE_IMAGE_CONTEXT) or None
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """The webapp's non-secret settings that only the stack knows (tokens allowed)."""
+
+    db_host: str
+    db_port: str
+    db_name: str
+    allowed_hosts: Sequence[str]
+    csrf_trusted_origins: Sequence[str]
+    secure_cookies: bool
+    media_backend: str = "filesystem"
+    media_bucket: str = ""
+
+
+def container_environment(
+    settings: AppSettings, *, app_port: int, revision: str | None
+) -> dict[str, str]:
+    """The webapp's environment contract inside a task. Secrets are not here: see `FargateWebTier`.
+
+    THREETIER_INSTANCE_NAME and THREETIER_AZ are set by the image's entrypoint from the
+    ECS task metadata endpoint (each task has its own).
+    """
+    return {
+        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
+        "PORT": str(app_port),  # gunicorn binds 0.0.0.0:$PORT
+        "THREETIER_DB_HOST": settings.db_host,
+        "THREETIER_DB_PORT": settings.db_port,
+        "THREETIER_DB_NAME": settings.db_name,
+        "THREETIER_DB_SSLMODE": "require",  # the RDS parameter group forces TLS anyway
+        "THREETIER_ALLOWED_HOSTS": ",".join(settings.allowed_hosts),
+        "THREETIER_CSRF_TRUSTED_ORIGINS": ",".join(settings.csrf_trusted_origins),
+        "THREETIER_SECURE_COOKIES": "true" if settings.secure_cookies else "false",
+        "THREETIER_MEDIA_BACKEND": settings.media_backend,
+        "THREETIER_MEDIA_ROOT": CONTAINER_MEDIA_ROOT,
+        "THREETIER_MEDIA_BUCKET": settings.media_bucket,
+        "THREETIER_STATIC_ROOT": CONTAINER_STATIC_ROOT,
+        "THREETIER_REVISION": revision or "unversioned",
+    }
+
+
+class FargateWebTier(Construct):
+    """`cluster`, `task_definition`, `service`, `scaling`, `migration_task_definition`,
+    `image_asset` and `task_role` (what the app may touch; grants go there).
+
+    The target group must have `target_type=IP`: Fargate tasks register by address.
+
+    >>> fargate = FargateWebTier(stack, "Fargate", web=spec.web, vpc=network.vpc,
+    ...     subnets=network.selection("private"), security_group=security.web_sg,
+    ...     target_group=lb.target_group, log_group=logs, app=AppSettings(...),
+    ...     db_secret=database.secret, app_secret=secrets.django_secret_key, storage=storage,
+    ...     revision=image_revision(stack), service_image_uri=pinned_service_image(stack))
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        web: model.Web,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        target_group: elbv2.IApplicationTargetGroup,
+        log_group: logs.ILogGroup,
+        app: AppSettings,
+        db_secret: secretsmanager.ISecret,
+        app_secret: secretsmanager.ISecret,
+        storage: SharedStorage | None = None,
+        revision: str | None = None,
+        service_image_uri: str | None = None,
+        source: Path | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        fargate = web.fargate
+        self.image_asset = ecr_assets.DockerImageAsset(
+            self,
+            "Image",
+            directory=str(source or project_root()),
+            file="Dockerfile",  # .dockerignore keeps .venv, cdk.out and tests out of the context
+            platform=ecr_assets.Platform.LINUX_AMD64,
+            build_args={"THREETIER_REVISION": revision or "unversioned"},
+            extra_hash=revision,
+        )
+        new_image = ecs.ContainerImage.from_docker_image_asset(self.image_asset)
+        environment = container_environment(app, app_port=web.app_port, revision=revision)
+        secrets = {
+            "THREETIER_SECRET_KEY": ecs.Secret.from_secrets_manager(app_secret),
+            "THREETIER_DB_USER": ecs.Secret.from_secrets_manager(db_secret, "username"),
+            "THREETIER_DB_PASSWORD": ecs.Secret.from_secrets_manager(db_secret, "password"),
+        }
+        platform = ecs.RuntimePlatform(
+            cpu_architecture=ecs.CpuArchitecture.X86_64,
+            operating_system_family=ecs.OperatingSystemFamily.LINUX,
+        )
+
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=vpc,
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+            execute_command_configuration=ecs.ExecuteCommandConfiguration(
+                logging=ecs.ExecuteCommandLogging.DEFAULT
+            ),
+        )
+
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "Task",
+            cpu=fargate.cpu,
+            memory_limit_mib=fargate.memory_mib,
+            runtime_platform=platform,
+        )
+        self.task_role = self.task_definition.task_role
+        service_image = (
+            ecs.ContainerImage.from_registry(service_image_uri) if service_image_uri else new_image
+        )
+        self.container = self.task_definition.add_container(
+            WEB_CONTAINER,
+            image=service_image,
+            environment=environment,
+            secrets=secrets,
+            port_mappings=[ecs.PortMapping(container_port=web.app_port, protocol=ecs.Protocol.TCP)],
+            logging=ecs.LogDrivers.aws_logs(stream_prefix=WEB_CONTAINER, log_group=log_group),
+        )
+        if service_image_uri:
+            # The pinned image is an earlier build of the same asset repository.
+            self.image_asset.repository.grant_pull(self.task_definition.obtain_execution_role())
+        if (
+            storage is not None
+            and storage.file_system is not None
+            and storage.access_point is not None
+        ):
+            self.task_definition.add_volume(
+                name=MEDIA_VOLUME,
+                efs_volume_configuration=ecs.EfsVolumeConfiguration(
+                    file_system_id=storage.file_system.file_system_id,
+                    transit_encryption="ENABLED",
+                    authorization_config=ecs.AuthorizationConfig(
+                        access_point_id=storage.access_point.access_point_id, iam="ENABLED"
+                    ),
+                ),
+            )
+            self.container.add_mount_points(
+                ecs.MountPoint(
+                    container_path=CONTAINER_MEDIA_ROOT, source_volume=MEDIA_VOLUME, read_only=False
+                )
+            )
+        self.app_access = AppAccessPolicy(self, "AppAccess", role=self.task_role, storage=storage)
+
+        # Tasks in public subnets (seed 002's layout) need a public IP to pull images; private ones use NAT.
+        self.assign_public_ip = web.subnet_tier == "public"
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=self.cluster,
+            task_definition=self.task_definition,
+            vpc_subnets=subnets,
+            security_groups=[security_group],
+            assign_public_ip=self.assign_public_ip,
+            desired_count=fargate.min_tasks,
+            min_healthy_percent=100,  # rolling: new tasks healthy before old ones stop
+            max_healthy_percent=200,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            enable_execute_command=True,  # seed 004: `aws ecs execute-command`, no SSH
+            health_check_grace_period=HEALTH_CHECK_GRACE,
+            platform_version=ecs.FargatePlatformVersion.LATEST,
+            propagate_tags=ecs.PropagatedTagSource.SERVICE,
+        )
+        self.service.attach_to_application_target_group(target_group)
+        self.scaling = self.service.auto_scale_task_count(
+            min_capacity=fargate.min_tasks, max_capacity=fargate.max_tasks
+        )
+        self.scaling.scale_on_cpu_utilization(
+            "Cpu", target_utilization_percent=fargate.cpu_target_percent
+        )
+
+        self.migration_task_definition = ecs.FargateTaskDefinition(
+            self,
+            "MigrateTask",
+            cpu=fargate.cpu,
+            memory_limit_mib=fargate.memory_mib,
+            runtime_platform=platform,
+        )
+        self.migration_task_definition.add_container(
+            MIGRATE_CONTAINER,
+            image=new_image,
+            command=MIGRATE_COMMAND,
+            environment=environment,
+            secrets=secrets,
+            logging=ecs.LogDrivers.aws_logs(stream_prefix=MIGRATE_CONTAINER, log_group=log_group),
+        )
+        self.subnet_ids = _selected(vpc, subnets).subnet_ids
+        self.security_group = security_group
+        self._suppress_findings()
+
+    @property
+    def migration_outputs(self) -> dict[str, str]:
+        """Stack outputs `threetier deploy` reads to run the migration task (`MigrationTask.from_outputs`)."""
+        return {
+            "MigrationCluster": self.cluster.cluster_name,
+            "MigrationTaskDefinition": self.migration_task_definition.task_definition_arn,
+            "MigrationSubnets": Fn.join(",", self.subnet_ids),
+            "MigrationSecurityGroups": self.security_group.security_group_id,
+            "MigrationAssignPublicIp": "ENABLED" if self.assign_public_ip else "DISABLED",
+            "WebService": self.service.service_name,
+        }
+
+    def _suppress_findings(self) -> None:
+        for task_definition in (self.task_definition, self.migration_task_definition):
+            suppress(
+                task_definition,
+                "AwsSolutions-ECS2",
+                "Only non-secret settings (hosts, ports, paths) are plain environment variables; the "
+                "secret key and the database credentials come from Secrets Manager (`secrets`).",
+            )
+            suppress(
+                task_definition,
+                "AwsSolutions-IAM5",
+                "ecr:GetAuthorizationToken has no resource-level permissions (image pulls are "
+                "limited to the asset repository); ECS Exec's ssmmessages channel actions likewise.",
+                applies_to=["Resource::*"],
+            )
+
+
+def _selected(vpc: ec2.IVpc, selection: ec2.SubnetSelection) -> ec2.SelectedSubnets:
+    """`vpc.select_subnets` for a SubnetSelection object (jsii wants its fields as keywords)."""
+    fields = (
+        "availability_zones",
+        "one_per_az",
+        "subnet_filters",
+        "subnet_group_name",
+        "subnet_type",
+        "subnets",
+    )
+    return vpc.select_subnets(
+        **{f: getattr(selection, f) for f in fields if getattr(selection, f) is not None}
+    )
+
+
+# --- deploy-time helpers (boto3; `threetier deploy` calls them between the two updates) ---
+
+
+@dataclass(frozen=True)
+class MigrationTask:
+    """Where and how to run the migration task (from the stack's outputs)."""
+
+    cluster: str
+    task_definition: str
+    subnets: list[str]
+    security_groups: list[str]
+    assign_public_ip: bool = False
+
+    @classmethod
+    def from_outputs(cls, outputs: Mapping[str, str]) -> MigrationTask:
+        try:
+            return cls(
+                cluster=outputs["MigrationCluster"],
+                task_definition=outputs["MigrationTaskDefinition"],
+                subnets=[s for s in outputs["MigrationSubnets"].split(",") if s],
+                security_groups=[s for s in outputs["MigrationSecurityGroups"].split(",") if s],
+                assign_public_ip=outputs.get("MigrationAssignPublicIp") == "ENABLED",
+            )
+        except KeyError as missing:
+            raise ThreetierError(
+                f'the stack has no output {missing}: it was not deployed with web.runtime = "fargate"',
+                fix="deploy the stack first (`threetier deploy`)",
+            ) from None
+
+
+def service_image(ecs_client, *, cluster: str, service: str) -> str | None:
+    """The image the web service runs now, or None when there is no active service yet."""
+    found = ecs_client.describe_services(cluster=cluster, services=[service]).get("services", [])
+    active = [s for s in found if s.get("status") == "ACTIVE"]
+    if not active:
+        return None
+    definition = ecs_client.describe_task_definition(taskDefinition=active[0]["taskDefinition"])
+    for container in definition["taskDefinition"]["containerDefinitions"]:
+        if container["name"] == WEB_CONTAINER:
+            return container["image"]
+    return None
+
+
+def run_migrations(
+    ecs_client,
+    task: MigrationTask,
+    *,
+    timeout_seconds: float = 900,
+    poll_seconds: float = 6,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> str:
+    """`ecs run-task` the migration task and wait until it stops; returns the task ARN.
+
+    Raises ThreetierError if it cannot start, exits non-zero or is still running after
+    `timeout_seconds` (it is left running then: stopping a migration halfway helps nobody).
+    """
+    started = ecs_client.run_task(
+        cluster=task.cluster,
+        taskDefinition=task.task_definition,
+        launchType="FARGATE",
+        count=1,
+        startedBy="threetier-deploy",
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": task.subnets,
+                "securityGroups": task.security_groups,
+                "assignPublicIp": "ENABLED" if task.assign_public_ip else "DISABLED",
+            }
+        },
+    )
+    if started.get("failures") or not started.get("tasks"):
+        reasons = [
+            f"{f.get('arn', '')} {f.get('reason', '')}".strip() for f in started.get("failures", [])
+        ]
+        raise ThreetierError(
+            "the migration task did not start",
+            details=reasons or ["ECS returned no task"],
+            fix="check the cluster, subnets and security group in the stack outputs",
+        )
+    arn = started["tasks"][0]["taskArn"]
+    deadline = clock() + timeout_seconds
+    while True:
+        described = ecs_client.describe_tasks(cluster=task.cluster, tasks=[arn])["tasks"][0]
+        if described.get("lastStatus") == "STOPPED":
+            break
+        if clock() >= deadline:
+            raise ThreetierError(
+                f"the migration task {arn} is still running after {timeout_seconds:.0f} s",
+                fix="watch it in the app's log group (stream prefix 'migrate'); deploy again once it has stopped",
+            )
+        sleep(poll_seconds)
+    containers = {c["name"]: c for c in described.get("containers", [])}
+    exit_code = containers.get(MIGRATE_CONTAINER, {}).get("exitCode")
+    if exit_code != 0:
+        details = [described.get("stoppedReason", "")]
+        details += [c.get("reason", "") for c in containers.values() if c.get("reason")]
+        raise ThreetierError(
+            f"migrations failed (exit code {exit_code}); the service still runs the previous image",
+            details=[d for d in details if d],
+            fix="read the task's log stream (prefix 'migrate') in the app's log group, fix, deploy again",
+        )
+    return arn

@@ -1,0 +1,104 @@
+"""DNS for a domain (seeds 001, 004): the hosted zone, the ALB's certificate, and the
+record that points the domain at the ALB — PRIMARY of a failover pair when the sorry
+page is the SECONDARY (see `sorry_site.SorrySite`), a plain alias otherwise.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as targets
+from constructs import Construct
+
+from threetier import spec as model
+
+# Route 53 health checkers poll every 10 or 30 seconds; nothing else is accepted.
+ROUTE53_INTERVALS = (10, 30)
+
+
+def hosted_zone(scope: Construct, dns: model.Dns) -> route53.IHostedZone:
+    """Import the zone by spec.dns.hosted_zone_id, or create spec.dns.zone."""
+    if dns.hosted_zone_id:
+        return route53.HostedZone.from_hosted_zone_attributes(
+            scope, "Zone", hosted_zone_id=dns.hosted_zone_id, zone_name=dns.zone
+        )
+    return route53.PublicHostedZone(scope, "Zone", zone_name=dns.zone, comment="threetier")
+
+
+def regional_certificate(
+    scope: Construct, dns: model.Dns, zone: route53.IHostedZone
+) -> acm.ICertificate:
+    """The ALB's certificate: spec.dns.certificate_arn, or a new one validated through the zone."""
+    if dns.certificate_arn:
+        return acm.Certificate.from_certificate_arn(scope, "Certificate", dns.certificate_arn)
+    return acm.Certificate(
+        scope,
+        "Certificate",
+        domain_name=dns.domain,
+        validation=acm.CertificateValidation.from_dns(zone),
+    )
+
+
+class LoadBalancerRecord(Construct):
+    """The domain → the ALB. With failover: PRIMARY, evaluating target health plus a
+    Route 53 health check on the health path, so all targets down flips to SECONDARY.
+
+    `health_check` and `record` are the resources (health_check is None without failover).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        zone: route53.IHostedZone,
+        domain: str,
+        alb: elbv2.IApplicationLoadBalancer,
+        health: model.HealthCheck,
+        https: bool,
+        failover: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.health_check: route53.CfnHealthCheck | None = None
+        if not failover:
+            self.record = route53.ARecord(
+                self,
+                "Alias",
+                zone=zone,
+                record_name=domain,
+                target=route53.RecordTarget.from_alias(targets.LoadBalancerTarget(alb)),
+            )
+            return
+        interval = 10 if health.interval_seconds <= 10 else 30
+        self.health_check = route53.CfnHealthCheck(
+            self,
+            "HealthCheck",
+            health_check_config=route53.CfnHealthCheck.HealthCheckConfigProperty(
+                type="HTTPS" if https else "HTTP",
+                fully_qualified_domain_name=alb.load_balancer_dns_name,
+                port=443 if https else 80,
+                resource_path=health.path,
+                request_interval=interval,
+                failure_threshold=health.unhealthy_threshold,
+                enable_sni=https,
+            ),
+            health_check_tags=[
+                route53.CfnHealthCheck.HealthCheckTagProperty(key="Name", value=f"{domain} ALB")
+            ],
+        )
+        self.record = route53.CfnRecordSet(
+            self,
+            "Primary",
+            hosted_zone_id=zone.hosted_zone_id,
+            name=f"{domain}.",
+            type="A",
+            set_identifier="primary-alb",
+            failover="PRIMARY",
+            health_check_id=self.health_check.attr_health_check_id,
+            alias_target=route53.CfnRecordSet.AliasTargetProperty(
+                dns_name=alb.load_balancer_dns_name,
+                hosted_zone_id=alb.load_balancer_canonical_hosted_zone_id,
+                evaluate_target_health=True,
+            ),
+        )

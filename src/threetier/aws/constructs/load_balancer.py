@@ -1,0 +1,129 @@
+"""The internet-facing ALB, its target group and listeners.
+
+With a certificate: HTTPS on 443 (TLS 1.2+) and HTTP 80 redirecting to it. Without one:
+plain HTTP on 80 (and `threetier check` warns). The health check is the parameters'
+(path, interval, timeout, thresholds) — the same values the local twin's Caddy uses.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from threetier import spec as model
+from threetier.aws.nag import suppress
+
+
+class LoadBalancer(Construct):
+    """`alb`, `target_group`, `listener` (the one that forwards) and `redirect_listener` (or None).
+
+    >>> lb = LoadBalancer(stack, "LoadBalancer", load_balancer=spec.load_balancer, vpc=network.vpc,
+    ...                   subnets=network.selection("public"), security_group=security.alb_sg,
+    ...                   app_port=8000, certificate=None, retain_data=False)
+    >>> web.asg.attach_to_application_target_group(lb.target_group)
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        load_balancer: model.LoadBalancer,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        app_port: int,
+        certificate: acm.ICertificate | None,
+        retain_data: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.alb = elbv2.ApplicationLoadBalancer(
+            self,
+            "Alb",
+            vpc=vpc,
+            vpc_subnets=subnets,
+            internet_facing=True,
+            security_group=security_group,
+            drop_invalid_header_fields=True,
+        )
+        health = load_balancer.health_check
+        self.target_group = elbv2.ApplicationTargetGroup(
+            self,
+            "Targets",
+            vpc=vpc,
+            port=app_port,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            target_type=elbv2.TargetType.INSTANCE,
+            deregistration_delay=Duration.seconds(load_balancer.deregistration_delay_seconds),
+            health_check=elbv2.HealthCheck(
+                path=health.path,
+                interval=Duration.seconds(health.interval_seconds),
+                timeout=Duration.seconds(health.timeout_seconds),
+                healthy_threshold_count=health.healthy_threshold,
+                unhealthy_threshold_count=health.unhealthy_threshold,
+                # Only 200: a redirect or a login page is not "healthy" (seeds 002, 004).
+                healthy_http_codes="200",
+            ),
+        )
+
+        self.redirect_listener: elbv2.ApplicationListener | None = None
+        if certificate is not None:
+            self.listener = self.alb.add_listener(
+                "Https",
+                port=443,
+                protocol=elbv2.ApplicationProtocol.HTTPS,
+                certificates=[elbv2.ListenerCertificate.from_certificate_manager(certificate)],
+                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,  # TLS 1.2 and 1.3 only
+                default_target_groups=[self.target_group],
+                open=False,  # the security group already says who may connect
+            )
+            self.redirect_listener = self.alb.add_listener(
+                "HttpRedirect",
+                port=80,
+                protocol=elbv2.ApplicationProtocol.HTTP,
+                default_action=elbv2.ListenerAction.redirect(
+                    protocol="HTTPS", port="443", permanent=True
+                ),
+                open=False,
+            )
+        else:
+            self.listener = self.alb.add_listener(
+                "Http",
+                port=80,
+                protocol=elbv2.ApplicationProtocol.HTTP,
+                default_target_groups=[self.target_group],
+                open=False,
+            )
+
+        self.access_logs_bucket: s3.Bucket | None = None
+        if load_balancer.access_logs:
+            self.access_logs_bucket = s3.Bucket(
+                self,
+                "AccessLogs",
+                # ALB access logs support only S3-managed keys.
+                encryption=s3.BucketEncryption.S3_MANAGED,
+                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                enforce_ssl=True,
+                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                removal_policy=RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY,
+                auto_delete_objects=not retain_data,
+                lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
+            )
+            self.alb.log_access_logs(self.access_logs_bucket, prefix="alb")
+            suppress(
+                self.access_logs_bucket,
+                "AwsSolutions-S1",
+                "This bucket receives the ALB's access logs; logging access to the log bucket "
+                "itself would need yet another bucket.",
+            )
+        else:
+            suppress(
+                self.alb,
+                "AwsSolutions-ELB2",
+                "spec.load_balancer.access_logs is false in this environment (cost); "
+                "prod.toml turns them on.",
+            )

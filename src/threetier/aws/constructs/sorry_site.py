@@ -1,0 +1,166 @@
+"""The sorry page (seed 001): a private S3 bucket behind CloudFront with origin access
+control and a us-east-1 certificate, answering as the SECONDARY of the domain's failover
+pair. The page is `threetier.paths.SORRY_PAGE`, the same file the local twin serves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as targets
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_deployment as s3deploy
+from constructs import Construct
+
+from threetier.aws.nag import asset_bucket_objects, cdk_provider, logical_id, suppress
+
+PAGE_KEY = "sorry.html"
+# Browsers revalidate every time (seed 001: a cached sorry page outlived the recovery);
+# CloudFront may keep it a minute.
+PAGE_CACHE_CONTROL = "max-age=0, s-maxage=60, must-revalidate"
+
+
+class SorrySite(Construct):
+    """`bucket`, `distribution`, `certificate` and the SECONDARY `record`.
+
+    Lives in the us-east-1 stack: CloudFront takes certificates only from there.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        zone: route53.IHostedZone,
+        domain: str,
+        page: Path,
+        retain_data: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY,
+            auto_delete_objects=not retain_data,
+        )
+        self.certificate = acm.Certificate(
+            self,
+            "Certificate",
+            domain_name=domain,
+            validation=acm.CertificateValidation.from_dns(zone),
+        )
+        # Any path the visitor had open (e.g. /users/) gets the page with 503, not S3's 403.
+        errors = [
+            cloudfront.ErrorResponse(
+                http_status=status,
+                response_http_status=503,
+                response_page_path=f"/{PAGE_KEY}",
+                ttl=Duration.seconds(10),
+            )
+            for status in (403, 404)
+        ]
+        self.distribution = cloudfront.Distribution(
+            self,
+            "Distribution",
+            comment=f"sorry page for {domain}",
+            default_behavior=cloudfront.BehaviorOptions(
+                origin=origins.S3BucketOrigin.with_origin_access_control(self.bucket),
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+            ),
+            default_root_object=PAGE_KEY,
+            domain_names=[domain],
+            certificate=self.certificate,
+            minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
+            error_responses=errors,
+            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+        )
+        self.deployment = s3deploy.BucketDeployment(
+            self,
+            "Page",
+            sources=[s3deploy.Source.data(PAGE_KEY, page.read_text(encoding="utf-8"))],
+            destination_bucket=self.bucket,
+            content_type="text/html; charset=utf-8",
+            cache_control=[s3deploy.CacheControl.from_string(PAGE_CACHE_CONTROL)],
+        )
+        self.record = route53.CfnRecordSet(
+            self,
+            "Secondary",
+            hosted_zone_id=zone.hosted_zone_id,
+            name=f"{domain}.",
+            type="A",
+            set_identifier="secondary-sorry",
+            failover="SECONDARY",
+            alias_target=route53.CfnRecordSet.AliasTargetProperty(
+                dns_name=self.distribution.distribution_domain_name,
+                hosted_zone_id=targets.CloudFrontTarget.get_hosted_zone_id(self),
+                evaluate_target_health=False,
+            ),
+        )
+
+        suppress(
+            self.bucket,
+            "AwsSolutions-S1",
+            "The bucket holds one public page served through CloudFront; its reads are "
+            "CloudFront's, and a second bucket for access logs would cost more than it tells.",
+        )
+        suppress(
+            self.distribution,
+            "AwsSolutions-CFR1",
+            "The sorry page must reach every visitor the site serves: no geo restriction.",
+        )
+        suppress(
+            self.distribution,
+            "AwsSolutions-CFR2",
+            "A static page from a private bucket: WAF would protect nothing that can change.",
+        )
+        suppress(
+            self.distribution,
+            "AwsSolutions-CFR3",
+            "Only shown while the ALB is down; the Route 53 health check records when that happens.",
+        )
+        self._excuse_deployment_provider()
+
+    def _excuse_deployment_provider(self) -> None:
+        """The CDK-managed Lambda that copies the page into the bucket at deploy time."""
+        stack = Stack.of(self)
+        provider = cdk_provider(stack, "Custom::CDKBucketDeployment")
+        if provider is None:
+            return
+        suppress(
+            provider,
+            "AwsSolutions-L1",
+            "CDK's BucketDeployment provider: its runtime is chosen by aws-cdk-lib and moves "
+            "with its upgrades.",
+        )
+        suppress(
+            provider,
+            "AwsSolutions-IAM4",
+            "CDK's BucketDeployment provider logs through AWSLambdaBasicExecutionRole (logs only).",
+            applies_to=[
+                "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+            ],
+        )
+        suppress(
+            provider,
+            "AwsSolutions-IAM5",
+            "CDK's BucketDeployment grants: read the page's asset, write objects into the "
+            "sorry bucket only.",
+            applies_to=[
+                "Action::s3:GetObject*",
+                "Action::s3:GetBucket*",
+                "Action::s3:List*",
+                "Action::s3:DeleteObject*",
+                "Action::s3:Abort*",
+                asset_bucket_objects(stack),
+                f"Resource::<{logical_id(self.bucket)}.Arn>/*",
+            ],
+        )

@@ -1,0 +1,40 @@
+"""The us-east-1 stack: the hosted zone and the sorry page (S3 + CloudFront) as the
+domain's failover SECONDARY. It exists only when spec.dns.domain is set with failover.
+
+The zone lives here (Route 53 is global) so the regional stack can depend on this one
+and never the other way round: the regional certificate and the PRIMARY record take
+the zone from here through a cross-region reference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from threetier.aws.constructs.dns import hosted_zone
+from threetier.aws.constructs.sorry_site import SorrySite
+from threetier.paths import SORRY_PAGE
+from threetier.spec import Spec
+
+
+class EdgeStack(Stack):
+    """`zone` and `sorry` (the `SorrySite`)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, spec: Spec, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, cross_region_references=True, **kwargs)
+        assert spec.dns.domain, "the edge stack needs spec.dns.domain"
+        self.zone = hosted_zone(self, spec.dns)
+        self.sorry = SorrySite(
+            self,
+            "Sorry",
+            zone=self.zone,
+            domain=spec.dns.domain,
+            page=SORRY_PAGE,
+            retain_data=spec.environment.retain_data,
+        )
+        CfnOutput(
+            self, "SorryDistributionDomain", value=self.sorry.distribution.distribution_domain_name
+        )
+        CfnOutput(self, "HostedZoneId", value=self.zone.hosted_zone_id)

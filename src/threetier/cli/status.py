@@ -1,0 +1,55 @@
+"""`threetier status`: every component of the local twin, its state and target health."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from threetier.cli.context import app_context
+
+STATE_STYLES = {"RUNNING": "green", "STARTING": "yellow", "BACKOFF": "yellow", "STOPPING": "yellow"}
+HEALTH_STYLES = {"healthy": "green", "unhealthy": "red", "unknown": "yellow"}
+
+
+def status(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+) -> None:
+    """Show each component (name, kind, AZ, pid, port, state) and each instance's target health.
+
+    Target health is the load balancer's own view (Caddy's health-check events), like
+    `aws elbv2 describe-target-health`. Exit code 0 whether or not the twin runs.
+    """
+    from threetier.local.twin import Twin  # noqa: PLC0415
+
+    context = app_context(ctx)
+    twin = Twin.for_spec(context.spec)
+    result = twin.status()
+    if as_json:
+        context.output.out.print_json(json.dumps(result.to_json()))
+        return
+    if not result.running:
+        context.output.info(
+            f"the twin of {context.env!r} is not running (state dir {result.state_dir}); "
+            f"start it with `threetier --env {context.env} up`"
+        )
+        return
+    table = Table(title=f"twin {context.env}: {result.url}")
+    for column in ("component", "kind", "az", "pid", "port", "state", "health"):
+        table.add_column(column)
+    for c in result.components:
+        state_style = STATE_STYLES.get(c.state, "red")
+        health = c.health or "-"
+        kind = f"{c.kind} ({c.role})" if c.role else c.kind
+        table.add_row(
+            c.name, kind, c.az or "-", str(c.pid or "-"), str(c.port),
+            f"[{state_style}]{c.state}[/{state_style}]",
+            f"[{HEALTH_STYLES.get(health, 'default')}]{health}[/]" if c.health else "-",
+        )
+    context.output.out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(status)

@@ -1,0 +1,40 @@
+"""`threetier up`: start the local twin in the background and return once it answers."""
+
+from __future__ import annotations
+
+import typer
+
+from threetier.cli.context import app_context
+
+
+def up(ctx: typer.Context) -> None:
+    """Start the local twin (PostgreSQL, web instances, Caddy) under supervisord.
+
+    Returns once the load balancer answers over HTTPS. Running it again changes
+    nothing, or starts only what is down.
+    """
+    from threetier.local.twin import Twin  # noqa: PLC0415 - keeps `--help` fast
+
+    context = app_context(ctx)
+    output = context.output
+    twin = Twin.for_spec(context.spec)
+    if output.err.is_terminal:
+        with output.err.status(f"bringing up the twin of {context.env!r}...") as spinner:
+            result = twin.up(progress=lambda step: spinner.update(f"{step} ..."))
+    else:
+        result = twin.up(progress=lambda step: output.info(f"[dim]· {step}[/dim]"))
+    if result.changed:
+        output.success(
+            f"the twin of {context.env!r} is up in {result.seconds:.1f} s "
+            f"(started {', '.join(result.started)}); state in {twin.layout.root}"
+        )
+    else:
+        output.success(f"the twin of {context.env!r} is already running; nothing changed")
+    if context.spec.database.multi_az and not any(n.role == "standby" for n in twin.db_nodes):
+        output.warning("database.multi_az is true, but this twin runs the primary database only (no standby yet)")
+    output.info(f"CA certificate: {result.ca_cert}  (e.g. curl --cacert {result.ca_cert} {result.url}/)")
+    output.out.print(result.url, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up)

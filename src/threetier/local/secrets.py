@@ -1,0 +1,31 @@
+"""Secrets the twin generates once and keeps: files of mode 0600 in <state>/secrets.
+
+Values are never printed, logged or written into a config file; configs carry the
+file's path and the process that needs the value reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+DB_MASTER_PASSWORD = "db-master-password"
+DB_APP_PASSWORD = "db-app-password"
+DJANGO_SECRET_KEY = "django-secret-key"
+
+
+def ensure_secret(directory: Path, name: str, *, nbytes: int = 32) -> Path:
+    """Create `directory/name` with a fresh random value unless it exists; return its path."""
+    path = directory / name
+    if not path.exists():
+        # O_EXCL + mode at creation: the value is never readable by anyone else, not even briefly.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(nbytes))
+    os.chmod(path, 0o600)
+    return path
+
+
+def read_secret(path: Path) -> str:
+    return path.read_text(encoding="utf-8").strip()

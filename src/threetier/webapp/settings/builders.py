@@ -1,0 +1,137 @@
+"""Pure functions that turn the environment into Django setting values.
+
+They take the environment as a mapping, so tests call them with a plain dict
+instead of patching os.environ and re-importing settings modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from threetier.webapp.settings.env import (
+    SettingsError,
+    env_choice,
+    env_int,
+    env_list,
+    env_secret_or_file,
+    env_str,
+)
+
+MEDIA_BACKENDS = ("filesystem", "s3")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def database_config(
+    environ: Mapping[str, str], *, default_name: str = "uda_psql_db"
+) -> dict[str, Any]:
+    """DATABASES["default"] from THREETIER_DB_*.
+
+    HOST and PORT may be comma lists ("10.0.1.5,10.0.2.5" / "5432,5432"): psycopg hands
+    them to libpq, which tries each host in turn; `target_session_attrs=read-write`
+    makes it skip a standby, so after a failover the next connection finds the new
+    primary by itself. CONN_MAX_AGE=0 opens one connection per request, so a
+    connection to the old primary is never reused.
+    """
+    hosts = env_list("THREETIER_DB_HOST", ["127.0.0.1"], environ=environ)
+    ports = env_list("THREETIER_DB_PORT", ["5432"], environ=environ)
+    if len(ports) not in (1, len(hosts)):
+        raise SettingsError(
+            f"THREETIER_DB_PORT lists {len(ports)} ports for the {len(hosts)} hosts "
+            "in THREETIER_DB_HOST",
+            fix="give one port for all hosts, or one port per host in the same order",
+        )
+    for port in ports:
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(
+                f"THREETIER_DB_PORT has {port!r}, not a port number", fix="use e.g. 5432"
+            )
+    options: dict[str, Any] = {
+        "target_session_attrs": "read-write",
+        "connect_timeout": env_int(
+            "THREETIER_DB_CONNECT_TIMEOUT", default=3, minimum=1, environ=environ
+        ),
+        "application_name": "threetier-webapp",
+    }
+    sslmode = env_str("THREETIER_DB_SSLMODE", "", environ=environ)
+    if sslmode:
+        options["sslmode"] = sslmode
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": ",".join(hosts),
+        "PORT": ",".join(ports),
+        "NAME": env_str("THREETIER_DB_NAME", default_name, environ=environ),
+        "USER": env_str("THREETIER_DB_USER", "postgres", environ=environ),
+        "PASSWORD": env_secret_or_file("THREETIER_DB_PASSWORD", environ=environ),
+        "OPTIONS": options,
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": True,
+        "ATOMIC_REQUESTS": False,
+    }
+
+
+def storages_config(
+    environ: Mapping[str, str], *, default_media_root: str | None, static_backend: str
+) -> dict[str, Any]:
+    """STORAGES: uploads on a shared file system (EFS / the twin's directory) or in S3.
+
+    With `default_media_root=None`, THREETIER_MEDIA_ROOT is required for the filesystem
+    backend (production: a silent local default would break sharing between instances).
+
+    Both instances must see the same files, so a file uploaded through one downloads
+    through the other.
+    """
+    backend = env_choice(
+        "THREETIER_MEDIA_BACKEND", MEDIA_BACKENDS, default="filesystem", environ=environ
+    )
+    if backend == "s3":
+        default = {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": env_str("THREETIER_MEDIA_BUCKET", environ=environ),
+                "location": "media",
+                # Private bucket: never make objects public; downloads go through the app.
+                "default_acl": None,
+                "querystring_auth": True,
+                "file_overwrite": False,
+            },
+        }
+    else:
+        default = {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {
+                "location": env_str("THREETIER_MEDIA_ROOT", default_media_root, environ=environ),
+                "file_permissions_mode": 0o640,
+                "directory_permissions_mode": 0o750,
+            },
+        }
+    return {"default": default, "staticfiles": {"BACKEND": static_backend}}
+
+
+def logging_config(level: str, instance: str) -> dict[str, Any]:
+    """Everything to stderr, one line per event, tagged with the instance name.
+
+    Nothing here logs request bodies or settings, so passwords and the secret key
+    never reach a log line.
+    """
+    level = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "line": {"format": f"%(asctime)s %(levelname)s {instance} %(name)s: %(message)s"},
+        },
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "line",
+                "stream": "ext://sys.stderr",
+            },
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            "django": {"handlers": ["stderr"], "level": level, "propagate": False},
+            # SQL with its parameters (password hashes) only ever at DEBUG with DEBUG=True.
+            "django.db.backends": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        },
+    }

@@ -1,0 +1,94 @@
+"""Helpers for the AWS tests: the test specs and template look-ups.
+
+Specs: the two parameters files, plus test specs with a domain — one importing a
+hosted zone (what the moto deployment uses), one letting the edge stack create it (the
+cross-region reference) and importing the ALB's certificate — and one with seed 000's
+public web servers.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+
+import threetier.aws  # noqa: F401  (quiets jsii before aws_cdk starts)
+from aws_cdk.assertions import Template
+
+from threetier.aws.app import SynthResult
+from threetier.paths import parameters_dir
+from threetier.spec import Spec, load_spec, parse_spec
+
+TEST_ZONE_ID = "Z0THREETIERTEST0ZONE"
+DOMAIN = "www.example.com"
+IMPORTED_CERTIFICATE = "arn:aws:acm:ap-northeast-1:111122223333:certificate/threetier-test"
+
+
+def default_data() -> dict:
+    return tomllib.loads((parameters_dir() / "default.toml").read_text())
+
+
+def make_spec(name: str) -> Spec:
+    """The specs the tests synthesize, by name."""
+    if name in ("default", "prod"):
+        return load_spec(name)
+    data = default_data()
+    if name == "domain":
+        data["dns"] = {"domain": DOMAIN, "hosted_zone_id": TEST_ZONE_ID, "failover": True}
+        # Distinct from the defaults, so the test proves the values come from the parameters.
+        data["load_balancer"]["health_check"] = {
+            "path": "/healthz",
+            "interval_seconds": 15,
+            "timeout_seconds": 6,
+            "healthy_threshold": 3,
+            "unhealthy_threshold": 4,
+        }
+        data["load_balancer"]["deregistration_delay_seconds"] = 20
+    elif name == "created-zone":
+        data["dns"] = {"domain": DOMAIN, "failover": True, "certificate_arn": IMPORTED_CERTIFICATE}
+    elif name == "public-web":
+        data["web"]["subnet_tier"] = "public"
+        data["network"]["nat_gateways"] = 0
+        data["web"]["autoscaling"]["min_capacity"] = 1  # below one per AZ: the stack raises it
+    else:
+        raise KeyError(name)
+    return parse_spec(data, env_name=name)
+
+
+@dataclass
+class Synthesized:
+    spec: Spec
+    result: SynthResult
+    templates: dict[str, dict]
+
+    def template(self, stack: str = "system") -> Template:
+        """`system` (the regional stack) or `edge` (us-east-1) as an assertions Template."""
+        return Template.from_json(self.raw(stack), skip_cyclical_dependencies_check=True)
+
+    def raw(self, stack: str = "system") -> dict:
+        name = f"{self.spec.project.name}-{self.spec.env_name}" + (
+            "-edge" if stack == "edge" else ""
+        )
+        return self.templates[name]
+
+    def has(self, stack: str) -> bool:
+        name = f"{self.spec.project.name}-{self.spec.env_name}" + (
+            "-edge" if stack == "edge" else ""
+        )
+        return name in self.templates
+
+
+def logical_ids(template: Template, type_name: str, props: dict | None = None) -> list[str]:
+    """Look up the logical ids of resources by what they are (never hard-code generated ids)."""
+    pattern = {"Properties": props} if props else {}
+    return sorted(template.find_resources(type_name, pattern).keys())
+
+
+def tagged(template: Template, type_name: str, name: str) -> str:
+    """The logical id of the one resource of `type_name` tagged Name=`name`."""
+    from aws_cdk.assertions import Match
+
+    found = logical_ids(
+        template, type_name, {"Tags": Match.array_with([{"Key": "Name", "Value": name}])}
+    )
+    assert len(found) == 1, f"{type_name} named {name}: {found}"
+    return found[0]

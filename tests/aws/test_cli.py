@@ -1,0 +1,96 @@
+"""`threetier synth | ls | diff | deploy | destroy` from the command line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from threetier.cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def plain_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("THREETIER_ENV", raising=False)
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    """No AWS credentials anywhere boto3 looks (and no instance metadata lookups)."""
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_synth_writes_the_assembly_and_counts_resources(capsys, tmp_path, no_credentials):
+    out_dir = tmp_path / "assembly"
+    code = main(["--env", "prod", "synth", "--out", str(out_dir)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "threetier-prod" in out and "ap-northeast-1" in out
+    template = json.loads((out_dir / "threetier-prod.template.json").read_text())
+    (row,) = [line for line in out.splitlines() if "threetier-prod.template.json" in line]
+    assert str(len(template["Resources"])) in row.split()
+    assert "synthesized 1 stack(s)" in err
+
+
+@pytest.mark.parametrize("command", ["deploy", "diff", "destroy"])
+def test_commands_that_touch_aws_explain_missing_credentials(
+    capsys, command, no_credentials, monkeypatch
+):
+    from threetier.aws import cdk_cli
+
+    # Must fail before the CDK CLI would be installed or run.
+    monkeypatch.setattr(cdk_cli, "ensure_cdk_cli", lambda *a, **k: pytest.fail("CDK CLI reached"))
+    code = main([command])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "no AWS credentials found" in err
+    assert "aws configure" in err
+    assert "Traceback" not in err
+
+
+def test_cdk_command_runs_our_app_with_this_python(tmp_path):
+    import sys
+
+    from threetier.aws.cdk_cli import cdk_command
+
+    command = cdk_command(tmp_path / "cdk", ["ls"], outdir=tmp_path / "out")
+    assert command[:2] == [str(tmp_path / "cdk"), "ls"]
+    assert command[command.index("--app") + 1] == f"{sys.executable} -m threetier.aws.app"
+    assert command[command.index("--output") + 1] == str(tmp_path / "out")
+
+
+def test_missing_npm_is_a_clear_error(tmp_path, monkeypatch):
+    from threetier.aws import cdk_cli
+    from threetier.errors import ThreetierError
+
+    monkeypatch.setattr(cdk_cli.shutil, "which", lambda name: None)
+    with pytest.raises(ThreetierError, match="npm is not installed"):
+        cdk_cli.ensure_cdk_cli(tmp_path, say=lambda message: None)
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm (Node.js) is not installed")
+def test_ls_installs_the_pinned_cdk_cli_and_lists_the_stacks(capfd, no_credentials):
+    from threetier.aws.cdk_cli import CDK_CLI_VERSION, installed_version
+    from threetier.paths import project_root
+
+    code = main(["--env", "prod", "ls"])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    assert out.split() == ["threetier-prod"]
+    assert installed_version(project_root()) == CDK_CLI_VERSION

@@ -1,0 +1,91 @@
+"""RDS PostgreSQL: private, encrypted, in the isolated subnets, per-environment durability."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Match
+from aws_helpers import tagged
+
+from threetier.checks.architecture import plain_text_passwords
+
+
+def test_prod_database_is_multi_az_encrypted_private_and_protected(synthesized):
+    synthesized("prod").template().has_resource_properties(
+        "AWS::RDS::DBInstance",
+        {
+            "Engine": "postgres",
+            "EngineVersion": "16",
+            "MultiAZ": True,
+            "StorageEncrypted": True,
+            "PubliclyAccessible": False,
+            "DeletionProtection": True,
+            "BackupRetentionPeriod": 30,
+            "PreferredBackupWindow": "18:00-18:30",
+            "PreferredMaintenanceWindow": "sun:19:00-sun:19:30",
+            "DBName": "uda_psql_db",
+            "Port": "5432",
+        },
+    )
+
+
+def test_default_database_is_single_az_and_destroyable(synthesized):
+    template = synthesized("default").template()
+    template.has_resource_properties(
+        "AWS::RDS::DBInstance",
+        {"MultiAZ": False, "DeletionProtection": False, "StorageEncrypted": True},
+    )
+    template.has_resource("AWS::RDS::DBInstance", {"DeletionPolicy": "Delete"})
+
+
+def test_prod_keeps_a_final_snapshot(synthesized):
+    synthesized("prod").template().has_resource(
+        "AWS::RDS::DBInstance", {"DeletionPolicy": "Snapshot", "UpdateReplacePolicy": "Snapshot"}
+    )
+
+
+@pytest.mark.parametrize("env", ["default", "prod"])
+def test_subnet_group_is_the_isolated_subnets_in_two_azs(synthesized, env):
+    template = synthesized(env).template()
+    isolated = [tagged(template, "AWS::EC2::Subnet", n) for n in ("isolated-1a", "isolated-1c")]
+    template.has_resource_properties(
+        "AWS::RDS::DBSubnetGroup", {"SubnetIds": [{"Ref": isolated[0]}, {"Ref": isolated[1]}]}
+    )
+
+
+def test_parameter_group_per_environment_forces_tls(synthesized):
+    synthesized("prod").template().has_resource_properties(
+        "AWS::RDS::DBParameterGroup",
+        {
+            "Family": "postgres16",
+            "Description": Match.string_like_regexp("prod"),
+            "Parameters": {"rds.force_ssl": "1"},
+        },
+    )
+
+
+@pytest.mark.parametrize("env", ["default", "prod", "domain", "created-zone"])
+def test_no_plain_text_password_in_any_template(synthesized, env):
+    for name, raw in synthesized(env).templates.items():
+        assert list(plain_text_passwords(raw)) == [], name
+
+
+def test_master_password_is_generated_by_secrets_manager(synthesized):
+    template = synthesized("default").template()
+    template.has_resource_properties(
+        "AWS::SecretsManager::Secret",
+        {
+            "GenerateSecretString": Match.object_like(
+                {
+                    "GenerateStringKey": "password",
+                    "SecretStringTemplate": '{"username":"uda_admin"}',
+                }
+            )
+        },
+    )
+    template.has_resource_properties(
+        "AWS::RDS::DBInstance",
+        {"MasterUserPassword": {"Fn::Join": ["", Match.array_with(["{{resolve:secretsmanager:"])]}},
+    )
+    assert not template.find_resources(
+        "AWS::SecretsManager::Secret", {"Properties": {"SecretString": Match.any_value()}}
+    )

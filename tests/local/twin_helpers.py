@@ -1,0 +1,73 @@
+"""Helpers for twin tests: free loopback ports, a throwaway project with its own
+parameters file, and temp dirs PostgreSQL's unprivileged user can enter."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+from threetier.paths import parameters_dir
+
+# Short health checks so a rehearsal takes seconds: a failure is seen within ~0.5 s.
+HEALTH = {"interval_seconds": 0.5, "timeout_seconds": 0.4, "healthy_threshold": 1, "unhealthy_threshold": 1}
+
+
+def free_ports(count: int, *, consecutive: int = 1) -> list[int]:
+    """`count` distinct free loopback ports, each the first of `consecutive` free ones."""
+    ports: list[int] = []
+    for _ in range(200):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        block = range(port, port + consecutive)
+        if port + consecutive > 65000 or any(p in ports for p in block):
+            continue
+        if all(_bindable(p) for p in block):
+            ports.extend(block)
+            if len(ports) >= count * consecutive:
+                return ports
+    raise RuntimeError("could not find free loopback ports")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def write_project(root: Path, env: str, local: dict) -> None:
+    """A throwaway checkout: parameters/<env>.toml = default.toml with its [local] replaced."""
+    text = (parameters_dir() / "default.toml").read_text()
+    start, end = text.index("\n[local]"), text.index("\n[drill]")
+    (root / "parameters").mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text("")
+    (root / "parameters" / f"{env}.toml").write_text(text[:start] + "\n" + _local_toml(local) + text[end:])
+
+
+def _toml_value(value) -> str:
+    return json.dumps(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _local_toml(local: dict) -> str:
+    lines = ["[local]"]
+    lines += [f"{key} = {_toml_value(v)}" for key, v in local.items() if not isinstance(v, dict)]
+    for key, table in local.items():
+        if isinstance(table, dict):
+            lines.append(f"\n[local.{key}]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def traversable_tempdir(prefix: str) -> Path:
+    """A temp dir PostgreSQL's unprivileged user can enter (pytest's tmp_path is mode 700)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(path, 0o755)
+    return path
+
+

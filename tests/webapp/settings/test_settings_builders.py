@@ -1,0 +1,139 @@
+"""The environment → settings builders: database, storages, typed accessors."""
+
+from __future__ import annotations
+
+import pytest
+
+from threetier.webapp.settings.builders import database_config, storages_config
+from threetier.webapp.settings.env import SettingsError, env_bool, env_int, env_list, env_secret
+
+
+def test_database_passes_multi_host_lists_and_failover_options_through():
+    config = database_config(
+        {"THREETIER_DB_HOST": "127.0.0.1, 127.0.0.2", "THREETIER_DB_PORT": "54320,54321"}
+    )
+
+    assert config["HOST"] == "127.0.0.1,127.0.0.2"
+    assert config["PORT"] == "54320,54321"
+    assert config["OPTIONS"]["target_session_attrs"] == "read-write"
+    assert config["OPTIONS"]["connect_timeout"] == 3
+    assert config["CONN_MAX_AGE"] == 0 and config["CONN_HEALTH_CHECKS"] is True
+
+
+def test_database_reads_name_user_timeout_and_sslmode():
+    config = database_config(
+        {
+            "THREETIER_DB_NAME": "app",
+            "THREETIER_DB_USER": "web",
+            "THREETIER_DB_CONNECT_TIMEOUT": "5",
+            "THREETIER_DB_SSLMODE": "require",
+        }
+    )
+
+    assert (config["NAME"], config["USER"]) == ("app", "web")
+    assert config["OPTIONS"]["connect_timeout"] == 5
+    assert config["OPTIONS"]["sslmode"] == "require"
+
+
+def test_database_reads_the_password_from_its_file(tmp_path):
+    secret_file = tmp_path / "db-password"
+    secret_file.write_text("s3cret-value\n")
+    secret_file.chmod(0o600)
+
+    config = database_config(
+        {"THREETIER_DB_PASSWORD_FILE": str(secret_file), "THREETIER_DB_PASSWORD": "other"}
+    )
+
+    assert config["PASSWORD"] == "s3cret-value"
+
+
+def test_an_unreadable_password_file_names_the_variable_not_the_value(tmp_path):
+    with pytest.raises(SettingsError) as caught:
+        database_config({"THREETIER_DB_PASSWORD_FILE": str(tmp_path / "missing")})
+
+    assert "THREETIER_DB_PASSWORD_FILE" in str(caught.value)
+
+
+def test_a_port_list_not_matching_the_hosts_is_refused():
+    with pytest.raises(SettingsError, match="3 ports for the 2 hosts"):
+        database_config({"THREETIER_DB_HOST": "a,b", "THREETIER_DB_PORT": "1,2,3"})
+
+
+def test_a_non_numeric_port_is_refused():
+    with pytest.raises(SettingsError, match="'x5432'"):
+        database_config({"THREETIER_DB_PORT": "x5432"})
+
+
+def test_storage_is_the_shared_directory_by_default():
+    config = storages_config(
+        {"THREETIER_MEDIA_ROOT": "/mnt/efs/media"}, default_media_root=None, static_backend="S"
+    )
+
+    assert config["default"]["BACKEND"] == "django.core.files.storage.FileSystemStorage"
+    assert config["default"]["OPTIONS"]["location"] == "/mnt/efs/media"
+    assert config["staticfiles"] == {"BACKEND": "S"}
+
+
+def test_production_storage_needs_a_media_root():
+    with pytest.raises(SettingsError, match="THREETIER_MEDIA_ROOT is not set"):
+        storages_config({}, default_media_root=None, static_backend="S")
+
+
+def test_s3_storage_uses_the_bucket_privately():
+    config = storages_config(
+        {"THREETIER_MEDIA_BACKEND": "S3", "THREETIER_MEDIA_BUCKET": "media-bucket"},
+        default_media_root=None,
+        static_backend="S",
+    )
+
+    assert config["default"]["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert config["default"]["OPTIONS"]["bucket_name"] == "media-bucket"
+    assert config["default"]["OPTIONS"]["default_acl"] is None
+
+
+def test_s3_storage_needs_a_bucket():
+    with pytest.raises(SettingsError, match="THREETIER_MEDIA_BUCKET"):
+        storages_config(
+            {"THREETIER_MEDIA_BACKEND": "s3"}, default_media_root="/x", static_backend="S"
+        )
+
+
+def test_an_unknown_media_backend_is_refused():
+    with pytest.raises(SettingsError, match="filesystem, s3"):
+        storages_config(
+            {"THREETIER_MEDIA_BACKEND": "nfs"}, default_media_root="/x", static_backend="S"
+        )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("true", True), ("YES", True), ("1", True), ("off", False), ("", True)]
+)
+def test_env_bool(raw, expected):
+    assert env_bool("FLAG", default=True, environ={"FLAG": raw}) is expected
+
+
+def test_env_bool_refuses_anything_else():
+    with pytest.raises(SettingsError, match="FLAG='maybe' is not a boolean"):
+        env_bool("FLAG", default=True, environ={"FLAG": "maybe"})
+
+
+def test_env_int_refuses_words_and_small_numbers():
+    with pytest.raises(SettingsError, match="not a whole number"):
+        env_int("N", default=3, environ={"N": "three"})
+    with pytest.raises(SettingsError, match="below 1"):
+        env_int("N", default=3, minimum=1, environ={"N": "0"})
+
+
+def test_env_list_drops_blanks():
+    assert env_list("HOSTS", environ={"HOSTS": " a.example, ,b.example,"}) == [
+        "a.example",
+        "b.example",
+    ]
+
+
+def test_a_missing_secret_says_which_and_how_to_fix_it():
+    with pytest.raises(SettingsError) as caught:
+        env_secret("THREETIER_SECRET_KEY", environ={"THREETIER_SECRET_KEY": "  "})
+
+    assert "THREETIER_SECRET_KEY is not set" in str(caught.value)
+    assert "fix:" in str(caught.value)
