@@ -44,7 +44,8 @@ def run(url: str, requests: int, concurrency: int, ca_cert: str | None, timeout:
         network_timeout = timeout
         connection_timeout = timeout
         insecure = ca_cert is None and parts.scheme == "https"
-        ssl_context_factory = ssl_context if ca_cert else None
+        # staticmethod: a plain function here would be bound to the user and get `self`.
+        ssl_context_factory = staticmethod(ssl_context) if ca_cert else None
 
         @task
         def fetch(self) -> None:
@@ -85,7 +86,12 @@ def run(url: str, requests: int, concurrency: int, ca_cert: str | None, timeout:
         },
         "status_codes": dict(statuses),
         "instances": dict(spread),
-        "errors": {str(err.error): err.occurrences for err in env.stats.errors.values()},
+        "errors": {
+            **{str(err.error): err.occurrences for err in env.stats.errors.values()},
+            # Exceptions inside the load generator itself (a bad TLS setup, say) never
+            # become requests; without them a broken run would look like an empty one.
+            **{str(exc["msg"]): exc["count"] for exc in runner.exceptions.values()},
+        },
         "timed_out": runner.user_count > 0,
     }
 

@@ -68,7 +68,14 @@ def bench(
         if done.returncode != 0 or not result_file.exists():
             tail = "\n".join(done.stderr.strip().splitlines()[-5:])
             raise ThreetierError(f"the load generator failed (exit {done.returncode}):\n{tail}")
-        return json.loads(result_file.read_text())
+        result = json.loads(result_file.read_text())
+    if result["requests"] == 0:
+        problems = "; ".join(result["errors"]) or "no request was sent"
+        raise ThreetierError(
+            f"the load generator sent no request to {url}: {problems}",
+            fix="check the URL with curl, and --ca-cert for HTTPS with a private CA",
+        )
+    return result
 
 
 def result_table(result: dict) -> Table:

@@ -13,7 +13,7 @@ import time
 
 import requests
 
-from threetier.drill.load import LoadLoop, wait_until
+from threetier.drill.load import LoadLoop, drill_session, wait_until
 from threetier.drill.report import DrillResult
 from threetier.drill.target import DatabaseDrillTarget
 from threetier.spec import Spec
@@ -81,8 +81,7 @@ def drill_db(target: DatabaseDrillTarget, spec: Spec, *, max_seconds: float = 90
 
 def _count_missing(target: DatabaseDrillTarget, user_ids: list[str]) -> int:
     missing = 0
-    with requests.Session() as session:
-        session.verify = target.verify
+    with drill_session(target.verify) as session:
         for user_id in user_ids:
             response = session.get(f"{target.url}/api/users/{user_id}/", timeout=15)
             missing += response.status_code != 200

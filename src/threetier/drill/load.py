@@ -68,8 +68,7 @@ class LoadLoop:
 
     def _run(self) -> None:
         deadline = self._clock() + self.max_seconds
-        with requests.Session() as session:
-            session.verify = self._verify
+        with drill_session(self._verify) as session:
             while not self._stop.is_set() and len(self.outcomes) < self.max_requests and self._clock() < deadline:
                 started = self._clock()
                 try:
@@ -82,6 +81,18 @@ class LoadLoop:
                     outcome = Outcome(started, self._clock(), False, None, None, type(exc).__name__)
                 self.outcomes.append(outcome)
                 self._stop.wait(self.pause_seconds)
+
+
+def drill_session(verify: str | bool) -> requests.Session:
+    """A session that verifies with `verify` and nothing else.
+
+    requests lets REQUESTS_CA_BUNDLE override a session's own `verify` and routes through
+    any *_PROXY variable; a drill talks to one known endpoint, so the environment is ignored.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = verify
+    return session
 
 
 def failures(outcomes: list[Outcome]) -> list[Outcome]:

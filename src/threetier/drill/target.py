@@ -30,6 +30,15 @@ class DrillTarget(Protocol):
     def start_instances(self) -> None: ...
 
 
+class HealthHistory(Protocol):
+    """Optional: a target that knows when its load balancer changed its mind, with the
+    load balancer's own timestamps (a poll can miss a change reversed within one poll)."""
+
+    def health_events_since(self, wall_time: float) -> list[tuple[float, str, bool]]:
+        """(epoch seconds, instance name, healthy) for each change after `wall_time`."""
+        ...
+
+
 class DatabaseDrillTarget(DrillTarget, Protocol):
     def kill_primary_database(self) -> str:
         """kill -9 the primary; return its name."""

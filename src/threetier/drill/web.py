@@ -31,17 +31,18 @@ def drill_web(target: DrillTarget, spec: Spec, *, twin: bool = True, max_seconds
         max_seconds=max_seconds, verify=target.verify,
     ).start()
     time.sleep(min(1.0, max_seconds / 10))  # a steady baseline before the failure
-    killed_at = time.monotonic()
+    killed_at = time.time()
     target.kill_instance(victim)
-    result.detect_seconds = wait_until(
-        lambda: not target.target_health().get(victim, False), timeout=max(20.0, 4 * unhealthy_window),
-        interval=0.02,
+    result.detect_seconds = wait_for_health(
+        target, victim, healthy=False, since=killed_at, timeout=max(20.0, 4 * unhealthy_window)
     )
-    result.recover_seconds = wait_until(
-        lambda: target.target_health().get(victim, False), timeout=max(60.0, 6 * healthy_window), interval=0.05
-    )
-    if result.recover_seconds is not None and result.detect_seconds is not None:
-        result.recover_seconds = time.monotonic() - killed_at
+    if result.detect_seconds is not None:
+        result.recover_seconds = wait_for_health(
+            target, victim, healthy=True, since=killed_at + result.detect_seconds,
+            timeout=max(60.0, 6 * healthy_window),
+        )
+        if result.recover_seconds is not None:
+            result.recover_seconds += result.detect_seconds
     time.sleep(min(1.0, max_seconds / 10))  # and traffic after the replacement joined
     outcomes = loop.stop()
 
@@ -52,6 +53,33 @@ def drill_web(target: DrillTarget, spec: Spec, *, twin: bool = True, max_seconds
     result.expect("failed requests", result.failed_requests, spec.drill.web_max_failed_requests)
     result.expect("detect seconds", result.detect_seconds, unhealthy_window + slack)
     return result
+
+
+def wait_for_health(
+    target: DrillTarget, name: str, *, healthy: bool, since: float, timeout: float
+) -> float | None:
+    """Seconds from `since` (epoch) until the load balancer marked `name` healthy/unhealthy.
+
+    With a `HealthHistory` the load balancer's own timestamp counts, so a short blip
+    (the twin restarts a killed instance in about a second) is not missed between polls.
+    """
+    history = getattr(target, "health_events_since", None)
+
+    def changed_at() -> float | None:
+        if history is not None:
+            for ts, event_name, event_healthy in history(since):
+                if event_name == name and event_healthy == healthy:
+                    return ts - since
+            return None
+        return time.time() - since if target.target_health().get(name, False) == healthy else None
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seconds = changed_at()
+        if seconds is not None:
+            return max(seconds, 0.0)
+        time.sleep(0.02)
+    return None
 
 
 def raise_not_ready(target: DrillTarget) -> None:

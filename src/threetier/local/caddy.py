@@ -152,9 +152,17 @@ def caddy_service(executable: str, settings: LbSettings, layout: Layout) -> Serv
 
 
 def target_health_from_events(
-    lines: list[str], ports: list[int], *, initial: dict[int, bool | None] | None = None
+    lines: list[str],
+    ports: list[int],
+    *,
+    initial: dict[int, bool | None] | None = None,
+    transitions: list[tuple[float, int, bool]] | None = None,
 ) -> dict[int, bool | None]:
     """Each upstream port's health as Caddy last decided it (None: unknown).
+
+    `transitions`, when given, receives every (Caddy's timestamp, port, healthy) change:
+    a drill needs the moment of each change, even when a change and its reversal both
+    happen between two polls.
 
     Caddy starts every upstream as healthy (its `started` event), checks at once, and
     emits `healthy`/`unhealthy` only on a change, so the state is: healthy since the
@@ -180,6 +188,8 @@ def target_health_from_events(
         port = int(host.rsplit(":", 1)[1])
         if port in state:
             state[port] = name == "healthy"
+            if transitions is not None:
+                transitions.append((float(record.get("ts", 0.0)), port, name == "healthy"))
     return state
 
 
@@ -195,6 +205,7 @@ class TargetHealthReader:
         self._offset = 0
         self._partial = b""
         self._state: dict[int, bool | None] = {port: None for port in ports}
+        self.transitions: list[tuple[float, int, bool]] = []  # (Caddy's epoch time, port, healthy)
 
     def read(self) -> dict[int, bool | None]:
         try:
@@ -221,7 +232,10 @@ class TargetHealthReader:
         self._partial = b"" if final else data[cut:]
         lines = data[:cut].decode(errors="replace").splitlines()
         # Continue from what is known so far; a `started` event in the new lines resets it.
-        self._state = target_health_from_events(lines, self.ports, initial=self._state)
+        self._state = target_health_from_events(
+            lines, self.ports, initial=self._state, transitions=self.transitions
+        )
+        del self.transitions[:-1000]  # a long-lived reader keeps only the recent history
 
 
 def read_target_health(log: Path, ports: list[int]) -> dict[int, bool | None]:
