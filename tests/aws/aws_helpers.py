@@ -1,6 +1,6 @@
 """Helpers for the AWS tests: the test specs and template look-ups.
 
-Specs: the two parameters files, plus test specs with a domain — one importing a
+Specs: the three parameters files (default, prod, fargate), plus test specs with a domain — one importing a
 hosted zone (what the moto deployment uses), one letting the edge stack create it (the
 cross-region reference) and importing the ALB's certificate — and one with seed 000's
 public web servers.
@@ -20,6 +20,7 @@ from threetier.spec import Spec, load_spec, parse_spec
 
 TEST_ZONE_ID = "Z0THREETIERTEST0ZONE"
 DOMAIN = "www.example.com"
+ALARM_EMAIL = "ops@example.com"
 IMPORTED_CERTIFICATE = "arn:aws:acm:ap-northeast-1:111122223333:certificate/threetier-test"
 
 
@@ -29,7 +30,7 @@ def default_data() -> dict:
 
 def make_spec(name: str) -> Spec:
     """The specs the tests synthesize, by name."""
-    if name in ("default", "prod"):
+    if name in ("default", "prod", "fargate"):
         return load_spec(name)
     data = default_data()
     if name == "domain":
@@ -43,6 +44,7 @@ def make_spec(name: str) -> Spec:
             "unhealthy_threshold": 4,
         }
         data["load_balancer"]["deregistration_delay_seconds"] = 20
+        data["monitoring"]["alarm_email"] = ALARM_EMAIL
     elif name == "created-zone":
         data["dns"] = {"domain": DOMAIN, "failover": True, "certificate_arn": IMPORTED_CERTIFICATE}
     elif name == "public-web":
@@ -61,26 +63,44 @@ class Synthesized:
     templates: dict[str, dict]
 
     def template(self, stack: str = "system") -> Template:
-        """`system` (the regional stack) or `edge` (us-east-1) as an assertions Template."""
+        """`system` (the regional stack), `edge` or `billing` (us-east-1) as an assertions Template."""
         return Template.from_json(self.raw(stack), skip_cyclical_dependencies_check=True)
 
     def raw(self, stack: str = "system") -> dict:
-        name = f"{self.spec.project.name}-{self.spec.env_name}" + (
-            "-edge" if stack == "edge" else ""
-        )
-        return self.templates[name]
+        return self.templates[self.stack_name(stack)]
 
     def has(self, stack: str) -> bool:
-        name = f"{self.spec.project.name}-{self.spec.env_name}" + (
-            "-edge" if stack == "edge" else ""
-        )
-        return name in self.templates
+        return self.stack_name(stack) in self.templates
+
+    def stack_name(self, stack: str) -> str:
+        suffix = "" if stack == "system" else f"-{stack}"
+        return f"{self.spec.project.name}-{self.spec.env_name}{suffix}"
 
 
 def logical_ids(template: Template, type_name: str, props: dict | None = None) -> list[str]:
     """Look up the logical ids of resources by what they are (never hard-code generated ids)."""
     pattern = {"Properties": props} if props else {}
     return sorted(template.find_resources(type_name, pattern).keys())
+
+
+def user_data(raw: dict) -> str:
+    """The launch template's user data with tokens shown as ${{...json of the token...}}."""
+    import json
+
+    (template,) = [r for r in raw["Resources"].values() if r["Type"] == "AWS::EC2::LaunchTemplate"]
+    joined = template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]
+    if isinstance(joined, str):
+        return joined
+    return "".join(
+        part if isinstance(part, str) else f"${{{json.dumps(part)}}}"
+        for part in joined["Fn::Join"][1]
+    )
+
+
+def ref(template: Template, type_name: str, props: dict | None = None) -> dict:
+    """{"Ref": id} of the one resource of `type_name` (matching `props`)."""
+    (found,) = logical_ids(template, type_name, props)
+    return {"Ref": found}
 
 
 def tagged(template: Template, type_name: str, name: str) -> str:

@@ -20,6 +20,23 @@ from moto.cloudformation.parsing import get_model_map
 
 # CloudFormation returns the same value for these GetAtts as for Ref; moto only has Ref.
 _GETATT_SAME_AS_REF = {("AWS::Route53::HealthCheck", "HealthCheckId")}
+# GetAtts moto's model does not answer, rebuilt from the Ref the way AWS builds them.
+_EFS_ARN = "arn:aws:elasticfilesystem:${AWS::Region}:${AWS::AccountId}:%s/${%s}"
+_GETATT_FROM_REF: dict[tuple[str, str], Any] = {
+    ("AWS::EFS::FileSystem", "Arn"): lambda lid: {"Fn::Sub": _EFS_ARN % ("file-system", lid)},
+    ("AWS::EFS::AccessPoint", "Arn"): lambda lid: {"Fn::Sub": _EFS_ARN % ("access-point", lid)},
+    # arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID → app/NAME/ID
+    ("AWS::ElasticLoadBalancingV2::LoadBalancer", "LoadBalancerFullName"): lambda lid: {
+        "Fn::Select": [1, {"Fn::Split": [":loadbalancer/", {"Ref": lid}]}]
+    },
+    # arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID → targetgroup/NAME/ID
+    ("AWS::ElasticLoadBalancingV2::TargetGroup", "TargetGroupFullName"): lambda lid: {
+        "Fn::Select": [5, {"Fn::Split": [":", {"Ref": lid}]}]
+    },
+}
+# Properties moto's CloudFormation mishandles (KMS: it reads CloudFormation's Key/Value tags
+# as the KMS API's TagKey/TagValue and fails); left out, the resource is still created.
+_PROPERTIES_LEFT_OUT = {"AWS::KMS::Key": {"Tags"}}
 _REF_RESOLVES_TO_OBJECT = {"AWS::RDS::DBParameterGroup"}
 _LEAVE_OUT = object()
 
@@ -80,6 +97,8 @@ def adapt_for_moto(
                     return value_for(target, attribute)
                 if (types[target], attribute) in _GETATT_SAME_AS_REF:
                     return {"Ref": target}
+                if (types[target], attribute) in _GETATT_FROM_REF:
+                    return _GETATT_FROM_REF[(types[target], attribute)](target)
                 if (types[target], attribute) in attributes:
                     return attributes[(types[target], attribute)]
             if set(node) == {"Fn::Sub"} and isinstance(node["Fn::Sub"], str):
@@ -91,6 +110,8 @@ def adapt_for_moto(
         return node
 
     for resource in resources.values():
+        for name in _PROPERTIES_LEFT_OUT.get(resource["Type"], ()):
+            resource.get("Properties", {}).pop(name, None)
         for key in ("Properties", "Metadata"):
             if key in resource:
                 resource[key] = rewrite(resource[key])

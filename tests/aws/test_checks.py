@@ -19,15 +19,20 @@ def plain_terminal(monkeypatch):
     monkeypatch.delenv("THREETIER_ENV", raising=False)
 
 
-@pytest.mark.parametrize("env", ["default", "prod"])
-def test_check_passes(capsys, env):
+@pytest.mark.parametrize("env", ["default", "prod", "fargate"])
+def test_check_passes_and_prints_the_cost_drivers(capsys, env):
     code = main(["--env", env, "check"])
     out, err = capsys.readouterr()
     assert code == 0, out + err
     assert "check passed: 0 error(s)" in err
-    assert f"threetier-{env} (" in err
-    # Neither file sets a domain: plain HTTP is allowed, but never silently.
+    assert f"threetier-{env} (" in err and f"threetier-{env}-billing (" in err
+    # No file sets a domain: plain HTTP is allowed, but never silently.
     assert "http-only" in out and "warning" in out
+    assert "monthly cost while running" in out and "Total (fixed drivers)" in out
+    assert "NAT gateway" in out and "Application Load Balancer" in out
+    assert ("Fargate task" in out) == (env == "fargate")
+    # Only prod keeps data (and its bill) after destroy.
+    assert ("still billing after `threetier destroy`" in out) == (env == "prod")
 
 
 def test_nag_reports_an_unacknowledged_finding(tmp_path):

@@ -45,7 +45,9 @@ def test_synth_writes_the_assembly_and_counts_resources(capsys, tmp_path, no_cre
     template = json.loads((out_dir / "threetier-prod.template.json").read_text())
     (row,) = [line for line in out.splitlines() if "threetier-prod.template.json" in line]
     assert str(len(template["Resources"])) in row.split()
-    assert "synthesized 1 stack(s)" in err
+    # The regional stack and the us-east-1 stack of the billing alarm (no domain: no edge stack).
+    assert "synthesized 2 stack(s)" in err
+    assert "threetier-prod-billing" in out and "us-east-1" in out
 
 
 @pytest.mark.parametrize("command", ["deploy", "diff", "destroy"])
@@ -92,5 +94,5 @@ def test_ls_installs_the_pinned_cdk_cli_and_lists_the_stacks(capfd, no_credentia
     code = main(["--env", "prod", "ls"])
     out, err = capfd.readouterr()
     assert code == 0, err
-    assert out.split() == ["threetier-prod"]
+    assert sorted(out.split()) == ["threetier-prod", "threetier-prod-billing"]
     assert installed_version(project_root()) == CDK_CLI_VERSION

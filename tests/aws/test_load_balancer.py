@@ -96,7 +96,16 @@ def test_access_logs_only_where_the_parameters_ask(synthesized):
             )
         },
     )
-    assert not synthesized("default").template().find_resources("AWS::S3::Bucket")
+    assert not synthesized("default").template().find_resources(
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        {
+            "Properties": {
+                "LoadBalancerAttributes": Match.array_with(
+                    [{"Key": "access_logs.s3.enabled", "Value": "true"}]
+                )
+            }
+        },
+    )
 
 
 def test_an_imported_certificate_is_used_as_is(synthesized):

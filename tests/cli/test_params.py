@@ -42,7 +42,7 @@ def test_unknown_environment_is_a_clear_error(capsys):
     err = capsys.readouterr().err
     assert code == 1
     assert "no parameters file for environment 'staging'" in err
-    assert "default, prod" in err
+    assert "default, fargate, prod" in err
     assert "Traceback" not in err
 
 

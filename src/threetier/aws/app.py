@@ -20,7 +20,14 @@ from pathlib import Path
 import threetier.aws  # noqa: F401  (quiets jsii before aws_cdk starts it)
 import aws_cdk as cdk
 
-from threetier.aws.naming import EDGE_REGION, edge_stack_name, has_edge, system_stack_name
+from threetier.aws.naming import (
+    EDGE_REGION,
+    billing_stack_name,
+    edge_stack_name,
+    has_edge,
+    system_stack_name,
+)
+from threetier.aws.stacks.billing import BillingStack
 from threetier.aws.stacks.edge import EdgeStack
 from threetier.aws.stacks.system import SystemStack
 from threetier.spec import Spec, load_spec
@@ -28,15 +35,17 @@ from threetier.spec import Spec, load_spec
 
 @dataclass
 class Stacks:
-    """The stacks of one environment; `edge` is None without a domain (or without failover)."""
+    """The stacks of one environment; `edge` is None without a domain (or without failover),
+    and then `billing` (us-east-1, the billing alarm) is there instead."""
 
     app: cdk.App
     system: SystemStack
     edge: EdgeStack | None = None
+    billing: BillingStack | None = None
 
     @property
     def all(self) -> list[cdk.Stack]:
-        return [s for s in (self.edge, self.system) if s is not None]
+        return [s for s in (self.edge, self.billing, self.system) if s is not None]
 
 
 @dataclass(frozen=True)
@@ -65,7 +74,7 @@ def environment(spec: Spec, region: str) -> cdk.Environment:
 
 def build_stacks(app: cdk.App, spec: Spec) -> Stacks:
     """Add the environment's stacks to `app`."""
-    edge = None
+    edge = billing = None
     if has_edge(spec):
         edge = EdgeStack(
             app,
@@ -84,11 +93,19 @@ def build_stacks(app: cdk.App, spec: Spec) -> Stacks:
     )
     if edge is not None:
         system.add_stack_dependency(edge)
-    for stack in (system, edge):
-        if stack is not None:
-            cdk.Tags.of(stack).add("threetier:env", spec.env_name)
-            cdk.Tags.of(stack).add("threetier:project", spec.project.name)
-    return Stacks(app=app, system=system, edge=edge)
+    else:
+        billing = BillingStack(
+            app,
+            billing_stack_name(spec),
+            spec=spec,
+            env=environment(spec, EDGE_REGION),
+            description=f"threetier {spec.env_name}: billing alarm (AWS/Billing is in us-east-1)",
+        )
+    stacks = Stacks(app=app, system=system, edge=edge, billing=billing)
+    for stack in stacks.all:
+        cdk.Tags.of(stack).add("threetier:env", spec.env_name)
+        cdk.Tags.of(stack).add("threetier:project", spec.project.name)
+    return stacks
 
 
 def build_app(

@@ -18,6 +18,11 @@ def edge_stack_name(spec: Spec) -> str:
     return f"{spec.project.name}-{spec.env_name}-edge"
 
 
+def billing_stack_name(spec: Spec) -> str:
+    """The small us-east-1 stack for the billing alarm when there is no edge stack."""
+    return f"{spec.project.name}-{spec.env_name}-billing"
+
+
 def has_edge(spec: Spec) -> bool:
     """DNS failover to the sorry page needs a domain; without one there is no edge stack."""
     return bool(spec.dns.domain) and spec.dns.failover

@@ -11,6 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 APP_USER = "threetier"
+# The app user's uid/gid on every web server, in the container image (Dockerfile) and on
+# the EFS access point: equal ids keep file ownership the same whichever tier wrote a file.
+APP_UID = 10001
+APP_GID = 10001
 APP_DIR = "/opt/threetier"
 CONFIG_DIR = "/etc/threetier"
 APP_ENV_FILE = f"{CONFIG_DIR}/app.env"
@@ -19,6 +23,8 @@ PASSWORD_FILE = f"{CONFIG_DIR}/db-password"
 SOCKET = "/run/threetier/gunicorn.sock"
 STATIC_ROOT = "/var/lib/threetier/static"
 DEFAULT_MEDIA_ROOT = "/var/lib/threetier/media"
+APP_LOG = "/var/log/threetier/app.log"
+BOOT_LOG = "/var/log/threetier-boot.log"
 WSGI_APP = "threetier.webapp.wsgi:application"
 SETTINGS_MODULE = "threetier.webapp.settings.production"
 
@@ -45,6 +51,8 @@ class BootSettings:
     health_path: str = "/healthz"
     # Run before the app starts, e.g. mounting the shared media file system (EFS).
     extra_commands: Sequence[str] = field(default_factory=tuple)
+    # The CloudWatch Logs group the app's, nginx's and the boot's logs are shipped to ("" = none).
+    log_group: str = ""
 
 
 def app_environment(settings: BootSettings) -> dict[str, str]:
@@ -65,6 +73,8 @@ def app_environment(settings: BootSettings) -> dict[str, str]:
         "THREETIER_MEDIA_ROOT": settings.media_root,
         "THREETIER_MEDIA_BUCKET": settings.media_bucket,
         "THREETIER_STATIC_ROOT": STATIC_ROOT,
+        # boto3 (django-storages' S3 backend) does not read the region from IMDS.
+        "AWS_DEFAULT_REGION": settings.region,
     }
 
 
@@ -88,11 +98,17 @@ def nginx_config(app_port: int) -> str:
 """
 
 
-def gunicorn_unit() -> str:
+def gunicorn_unit(media_root: str = DEFAULT_MEDIA_ROOT) -> str:
+    """gunicorn as a systemd unit; its output goes to APP_LOG (shipped to CloudWatch Logs).
+
+    RequiresMountsFor: after a reboot the app waits for the media mount (EFS, from
+    /etc/fstab) instead of writing uploads into the empty local directory (seed 001's trap).
+    """
     return f"""[Unit]
 Description=threetier web app (gunicorn)
 After=network-online.target
 Wants=network-online.target
+RequiresMountsFor={media_root}
 
 [Service]
 User={APP_USER}
@@ -102,11 +118,53 @@ EnvironmentFile={SECRET_ENV_FILE}
 RuntimeDirectory=threetier
 RuntimeDirectoryMode=0755
 ExecStart={APP_DIR}/venv/bin/gunicorn --workers 3 --umask 007 --bind unix:{SOCKET} --access-logfile - {WSGI_APP}
+StandardOutput=append:{APP_LOG}
+StandardError=append:{APP_LOG}
 Restart=always
 RestartSec=2
 
 [Install]
 WantedBy=multi-user.target
+"""
+
+
+def cloudwatch_agent_config(log_group: str) -> str:
+    """The CloudWatch agent's configuration: the app's, nginx's and the boot's log files,
+    one stream per instance and file, into `log_group` (a token is fine)."""
+    files = [(APP_LOG, "app"), ("/var/log/nginx/access.log", "nginx-access"),
+             ("/var/log/nginx/error.log", "nginx-error"), (BOOT_LOG, "boot")]
+    entries = ",\n".join(
+        f'        {{"file_path": "{path}", "log_group_name": "{log_group}", '
+        f'"log_stream_name": "{{instance_id}}/{stream}"}}'
+        for path, stream in files
+    )
+    return (
+        '{"logs": {"logs_collected": {"files": {"collect_list": [\n'
+        f"{entries}\n"
+        "]}}}}\n"
+    )
+
+
+def log_shipping_commands(log_group: str) -> str:
+    """Install and start the CloudWatch agent first, so even a failed boot's log arrives."""
+    if not log_group:
+        return ""
+    config = "/opt/aws/amazon-cloudwatch-agent/etc/threetier.json"
+    return f"""# App logs to CloudWatch Logs (seed 002), rotated locally so the disk never fills.
+dnf install -y amazon-cloudwatch-agent logrotate
+mkdir -p /var/log/threetier /opt/aws/amazon-cloudwatch-agent/etc
+cat >{config} <<'THREETIER_CWAGENT'
+{cloudwatch_agent_config(log_group)}THREETIER_CWAGENT
+cat >/etc/logrotate.d/threetier <<'THREETIER_LOGROTATE'
+{APP_LOG} {{
+    daily
+    rotate 3
+    missingok
+    notifempty
+    copytruncate
+}}
+THREETIER_LOGROTATE
+/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:{config}
 """
 
 
@@ -125,11 +183,13 @@ def boot_commands(settings: BootSettings) -> str:
     extra = "\n".join(settings.extra_commands)
     python = f"{APP_DIR}/venv/bin/python"
     return f"""set -euo pipefail
-exec >>/var/log/threetier-boot.log 2>&1
+exec >>{BOOT_LOG} 2>&1
 echo "threetier boot: start $(date -Is)"
 
 dnf install -y nginx python3.11 python3.11-pip unzip aws-cfn-bootstrap
-id {APP_USER} >/dev/null 2>&1 || useradd --system --home-dir {APP_DIR} --shell /sbin/nologin {APP_USER}
+{log_shipping_commands(settings.log_group)}
+getent group {APP_USER} >/dev/null || groupadd --system --gid {APP_GID} {APP_USER}
+id {APP_USER} >/dev/null 2>&1 || useradd --system --uid {APP_UID} --gid {APP_GID} --home-dir {APP_DIR} --shell /sbin/nologin {APP_USER}
 mkdir -p {APP_DIR} {CONFIG_DIR} {STATIC_ROOT} {settings.media_root}
 chmod 700 {CONFIG_DIR}
 
@@ -164,7 +224,7 @@ set -a; . {APP_ENV_FILE}; . {SECRET_ENV_FILE}; set +a
 {python} -m threetier.webapp collectstatic --noinput
 
 cat >/etc/systemd/system/threetier-gunicorn.service <<'THREETIER_UNIT'
-{gunicorn_unit()}THREETIER_UNIT
+{gunicorn_unit(settings.media_root)}THREETIER_UNIT
 cat >/etc/nginx/conf.d/threetier.conf <<'THREETIER_NGINX'
 {nginx_config(settings.app_port)}THREETIER_NGINX
 systemctl daemon-reload

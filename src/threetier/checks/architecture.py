@@ -2,7 +2,8 @@
 
 - only the ALB accepts traffic from anywhere, and only on 80/443;
 - nothing anywhere opens port 22;
-- the web servers accept traffic only from the ALB's SG, the database only from the web SG;
+- the web servers (EC2 or Fargate tasks) accept traffic only from the ALB's SG, the database
+  only from the web SG on 5432, the shared file system (EFS) only from the web SG on 2049;
 - the database is encrypted and not publicly accessible;
 - no password is written in a template: only Secrets Manager dynamic references.
 """
@@ -18,6 +19,7 @@ from threetier.checks.findings import Finding
 WORLD = {"0.0.0.0/0", "::/0"}
 SSH_PORT = 22
 POSTGRES_PORT = 5432
+NFS_PORT = 2049
 _PASSWORD_KEY = re.compile(r"password", re.IGNORECASE)
 _DYNAMIC_SECRET = "{{resolve:secretsmanager:"
 
@@ -43,8 +45,9 @@ def check_template(name: str, template: dict[str, Any]) -> list[Finding]:
                 f"{cidr} may reach ports {low}-{high}: only the ALB takes traffic from anywhere, on 80/443",
             )
 
-    web_groups = _launch_template_groups(resources)
+    web_groups = _launch_template_groups(resources) | _service_groups(resources)
     db_groups = _database_groups(resources)
+    efs_groups = _mount_target_groups(resources)
     for logical_id, group_id, rule in ingress_rules(resources):
         source = _referenced_id(rule.get("SourceSecurityGroupId"))
         if group_id in web_groups and source not in alb_groups:
@@ -60,6 +63,14 @@ def check_template(name: str, template: dict[str, Any]) -> list[Finding]:
                 "db-from-web-only",
                 logical_id,
                 "the database accepts something other than 5432 from the web servers",
+            )
+        if group_id in efs_groups and (
+            source not in web_groups or _ports(rule) != (NFS_PORT, NFS_PORT)
+        ):
+            problem(
+                "efs-from-web-only",
+                logical_id,
+                "the shared file system accepts something other than NFS (2049) from the web servers",
             )
 
     for logical_id, props in _of_type(resources, "AWS::RDS::DBInstance"):
@@ -119,6 +130,24 @@ def _launch_template_groups(resources: dict[str, Any]) -> set[str]:
     groups = set()
     for _, props in _of_type(resources, "AWS::EC2::LaunchTemplate"):
         for ref in (props.get("LaunchTemplateData", {}) or {}).get("SecurityGroupIds", []) or []:
+            groups.add(_referenced_id(ref))
+    return groups
+
+
+def _service_groups(resources: dict[str, Any]) -> set[str]:
+    """The security groups of ECS services (Fargate tasks are the web servers then)."""
+    groups = set()
+    for _, props in _of_type(resources, "AWS::ECS::Service"):
+        vpc = (props.get("NetworkConfiguration", {}) or {}).get("AwsvpcConfiguration", {}) or {}
+        for ref in vpc.get("SecurityGroups", []) or []:
+            groups.add(_referenced_id(ref))
+    return groups
+
+
+def _mount_target_groups(resources: dict[str, Any]) -> set[str]:
+    groups = set()
+    for _, props in _of_type(resources, "AWS::EFS::MountTarget"):
+        for ref in props.get("SecurityGroups", []) or []:
             groups.add(_referenced_id(ref))
     return groups
 

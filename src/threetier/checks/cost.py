@@ -489,6 +489,12 @@ def still_billing_after_destroy(templates: Mapping[str, dict]) -> list[Leftover]
     services create outside the template (RDS log groups)."""
     leftovers: list[Leftover] = []
     for template in templates.values():
+        # A stack that creates the RDS log group itself (named, before the instance) deletes it.
+        rds_log_group_in_stack = any(
+            r.get("Type") == "AWS::Logs::LogGroup"
+            and "/aws/rds/instance/" in _flatten(r.get("Properties", {}).get("LogGroupName", ""))
+            for r in template.get("Resources", {}).values()
+        )
         for logical_id, resource in template.get("Resources", {}).items():
             type_name = resource.get("Type", "")
             policy = resource.get("DeletionPolicy")
@@ -498,8 +504,10 @@ def still_billing_after_destroy(templates: Mapping[str, dict]) -> list[Leftover]
                 leftovers.append(
                     Leftover(type_name, logical_id, _leftover_reason(type_name, policy))
                 )
-            if type_name == "AWS::RDS::DBInstance" and resource.get("Properties", {}).get(
-                "EnableCloudwatchLogsExports"
+            if (
+                type_name == "AWS::RDS::DBInstance"
+                and resource.get("Properties", {}).get("EnableCloudwatchLogsExports")
+                and not rds_log_group_in_stack
             ):
                 leftovers.append(
                     Leftover(
@@ -509,6 +517,15 @@ def still_billing_after_destroy(templates: Mapping[str, dict]) -> list[Leftover]
                     )
                 )
     return leftovers
+
+
+def _flatten(value: Any) -> str:
+    """Every string inside a template value (to search an Fn::Join)."""
+    if isinstance(value, dict):
+        return "".join(_flatten(v) for v in value.values())
+    if isinstance(value, list):
+        return "".join(_flatten(v) for v in value)
+    return str(value)
 
 
 def _leftover_reason(type_name: str, policy: str) -> str:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, Fn
+from aws_cdk import Duration, Fn, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
@@ -38,7 +38,7 @@ from constructs import Construct
 from threetier import spec as model
 from threetier.aws.constructs.iam import AppAccessPolicy
 from threetier.aws.constructs.storage import SharedStorage
-from threetier.aws.nag import suppress
+from threetier.aws.nag import logical_id, suppress
 from threetier.errors import ThreetierError
 from threetier.paths import project_root
 
@@ -175,8 +175,13 @@ class FargateWebTier(Construct):
             "Cluster",
             vpc=vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED,
+            # ECS Exec sessions are logged to the app's log group: the task role then writes to
+            # that group only, instead of CDK's DEFAULT grant on every log group ("*").
             execute_command_configuration=ecs.ExecuteCommandConfiguration(
-                logging=ecs.ExecuteCommandLogging.DEFAULT
+                logging=ecs.ExecuteCommandLogging.OVERRIDE,
+                log_configuration=ecs.ExecuteCommandLogConfiguration(
+                    cloud_watch_log_group=log_group
+                ),
             ),
         )
 
@@ -268,7 +273,7 @@ class FargateWebTier(Construct):
         )
         self.subnet_ids = _selected(vpc, subnets).subnet_ids
         self.security_group = security_group
-        self._suppress_findings()
+        self._suppress_findings(log_group)
 
     @property
     def migration_outputs(self) -> dict[str, str]:
@@ -282,7 +287,20 @@ class FargateWebTier(Construct):
             "WebService": self.service.service_name,
         }
 
-    def _suppress_findings(self) -> None:
+    def _suppress_findings(self, log_group: logs.ILogGroup) -> None:
+        stack = Stack.of(self)
+        region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+        account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+        suppress(
+            self.task_definition,
+            "AwsSolutions-IAM5",
+            "ECS Exec session logs: the streams of the app's own log group (stream names are "
+            "chosen per session), not any other group.",
+            applies_to=[
+                f"Resource::arn:<AWS::Partition>:logs:{region}:{account}:log-group:"
+                f"<{logical_id(log_group)}>:*"
+            ],
+        )
         for task_definition in (self.task_definition, self.migration_task_definition):
             suppress(
                 task_definition,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -16,6 +17,7 @@ from constructs import Construct
 from threetier import spec as model
 from threetier.aws.constructs.security import POSTGRES_PORT
 from threetier.aws.nag import suppress
+from threetier.aws.retention import log_retention
 
 
 class Database(Construct):
@@ -38,6 +40,8 @@ class Database(Construct):
         subnets: ec2.SubnetSelection,
         security_group: ec2.ISecurityGroup,
         retain_data: bool,
+        identifier: str,
+        log_retention_days: int = 30,
     ) -> None:
         super().__init__(scope, construct_id)
         engine = rds.DatabaseInstanceEngine.postgres(
@@ -62,9 +66,20 @@ class Database(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
         data_policy = RemovalPolicy.SNAPSHOT if retain_data else RemovalPolicy.DESTROY
+        # RDS creates its log group on first export and never deletes it. Created here first
+        # (the instance depends on it), it has a retention and goes with `destroy`.
+        self.log_group = logs.LogGroup(
+            self,
+            "PostgresLogs",
+            log_group_name=f"/aws/rds/instance/{identifier}/postgresql",
+            retention=log_retention(log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY,
+        )
         self.instance = rds.DatabaseInstance(
             self,
             "Instance",
+            # Named, so its log group can exist before it (and be deleted with the stack).
+            instance_identifier=identifier,
             engine=engine,
             instance_type=ec2.InstanceType(database.instance_class.removeprefix("db.")),
             vpc=vpc,
@@ -90,6 +105,7 @@ class Database(Construct):
             auto_minor_version_upgrade=True,
             cloudwatch_logs_exports=["postgresql"],
         )
+        self.instance.node.add_dependency(self.log_group)
         self.secret: secretsmanager.ISecret = self.instance.secret  # type: ignore[assignment]
         self.secret.apply_removal_policy(
             RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY

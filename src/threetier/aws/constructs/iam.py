@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from aws_cdk import ArnFormat, Stack, Token
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -185,10 +186,11 @@ class AccessControl(Construct):
 
 class AppAccessPolicy(Construct):
     """What the app's role (web instances or Fargate task) may touch: the media bucket,
-    the media file system through its access point, the secrets it reads — each by ARN.
+    the media file system through its access point, the secrets it reads, the log groups
+    it writes — each by ARN.
 
     >>> AppAccessPolicy(stack, "WebAccess", role=web.role, storage=storage,
-    ...                 secrets=[database.secret, secrets.django_secret_key])
+    ...                 secrets=[database.secret, secrets.django_secret_key], log_groups=[app_logs])
     """
 
     def __init__(
@@ -199,10 +201,23 @@ class AppAccessPolicy(Construct):
         role: iam.IRole,
         storage: SharedStorage | None = None,
         secrets: Sequence[secretsmanager.ISecret] = (),
+        log_groups: Sequence[logs.ILogGroup] = (),
         session_manager: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         statements: list[iam.PolicyStatement] = []
+        if log_groups:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="ShipLogs",  # the CloudWatch agent on the web servers
+                    actions=[
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogStreams",
+                    ],
+                    resources=[group.log_group_arn for group in log_groups],
+                )
+            )
         if secrets:
             statements.append(
                 iam.PolicyStatement(

@@ -39,6 +39,7 @@ class LoadBalancer(Construct):
         app_port: int,
         certificate: acm.ICertificate | None,
         retain_data: bool,
+        target_type: elbv2.TargetType = elbv2.TargetType.INSTANCE,
     ) -> None:
         super().__init__(scope, construct_id)
         self.alb = elbv2.ApplicationLoadBalancer(
@@ -57,7 +58,8 @@ class LoadBalancer(Construct):
             vpc=vpc,
             port=app_port,
             protocol=elbv2.ApplicationProtocol.HTTP,
-            target_type=elbv2.TargetType.INSTANCE,
+            # INSTANCE for the Auto Scaling group; IP for Fargate tasks (they register by address).
+            target_type=target_type,
             deregistration_delay=Duration.seconds(load_balancer.deregistration_delay_seconds),
             health_check=elbv2.HealthCheck(
                 path=health.path,

@@ -20,13 +20,15 @@ from constructs import Construct
 
 from threetier import spec as model
 from threetier.aws.nag import suppress
+from threetier.aws.user_data import APP_GID, APP_UID
+
+__all__ = ["APP_GID", "APP_UID", "NFS_PORT", "SharedStorage"]
 
 NFS_PORT = 2049
-# The app user's uid/gid everywhere: the web servers' `threetier` user, the container's
-# user (Dockerfile) and the owner the media access point enforces. Equal ids make the
-# boot script's `chown` a no-op on EFS instead of a permission error.
-APP_UID = 10001
-APP_GID = 10001
+# The app user's uid/gid everywhere (defined with the boot script that creates the user):
+# the web servers' `threetier` user, the container's user (Dockerfile) and the owner the
+# media access point enforces. Equal ids make the boot script's `chown` a no-op on EFS
+# instead of a permission error.
 # Where the media directory lives inside the file system (the access point's root).
 MEDIA_DIRECTORY = "/media"
 # rwx for the app user, r-x for its group, nothing for others.

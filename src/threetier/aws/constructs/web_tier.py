@@ -65,6 +65,8 @@ class WebTier(Construct):
             security_group=security_group,
             user_data=self.user_data,
             require_imdsv2=True,
+            # 1-minute CPU metrics: seed 004's "CPU >= 60 % for 1 minute" alarm needs them.
+            detailed_monitoring=True,
             http_put_response_hop_limit=1,
             block_devices=[
                 ec2.BlockDevice(

@@ -1,5 +1,6 @@
 """The us-east-1 stack: the hosted zone and the sorry page (S3 + CloudFront) as the
-domain's failover SECONDARY. It exists only when spec.dns.domain is set with failover.
+domain's failover SECONDARY, and the billing alarm (AWS/Billing is a us-east-1 metric).
+It exists only when spec.dns.domain is set with failover.
 
 The zone lives here (Route 53 is global) so the regional stack can depend on this one
 and never the other way round: the regional certificate and the PRIMARY record take
@@ -15,12 +16,13 @@ from constructs import Construct
 
 from threetier.aws.constructs.dns import hosted_zone
 from threetier.aws.constructs.sorry_site import SorrySite
+from threetier.aws.stacks.billing import billing_alarm
 from threetier.paths import SORRY_PAGE
 from threetier.spec import Spec
 
 
 class EdgeStack(Stack):
-    """`zone` and `sorry` (the `SorrySite`)."""
+    """`zone`, `sorry` (the `SorrySite`) and `billing` (the billing alarm lives here, in us-east-1)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, spec: Spec, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, cross_region_references=True, **kwargs)
@@ -34,6 +36,7 @@ class EdgeStack(Stack):
             page=SORRY_PAGE,
             retain_data=spec.environment.retain_data,
         )
+        self.billing = billing_alarm(self, spec)
         CfnOutput(
             self, "SorryDistributionDomain", value=self.sorry.distribution.distribution_domain_name
         )

@@ -1,7 +1,8 @@
 """The regional stack: the seeds' whole system in spec.project.region.
 
 Construct order is dependency order: network → security groups → secrets → database →
-(storage) → load balancer → web tier → DNS. The stack does the wiring and the grants.
+storage + app logs → load balancer → web tier (EC2 or Fargate) → DNS → monitoring →
+people's access → audit trail. The stack does the wiring and the grants.
 """
 
 from __future__ import annotations
@@ -9,25 +10,38 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
 from threetier.aws.app_bundle import app_bundle
 from threetier.aws.constructs.app_secrets import AppSecrets
+from threetier.aws.constructs.audit import AuditTrail
+from threetier.aws.constructs.containers import (
+    AppSettings,
+    FargateWebTier,
+    image_revision,
+    pinned_service_image,
+)
 from threetier.aws.constructs.database import Database
 from threetier.aws.constructs.dns import LoadBalancerRecord, hosted_zone, regional_certificate
+from threetier.aws.constructs.iam import AccessControl, AppAccessPolicy
 from threetier.aws.constructs.load_balancer import LoadBalancer
+from threetier.aws.constructs.monitoring import Monitoring, app_log_group, auto_scaling_group_cpu
 from threetier.aws.constructs.network import Network
 from threetier.aws.constructs.security import SecurityGroups
+from threetier.aws.constructs.storage import SharedStorage
 from threetier.aws.constructs.web_tier import WebTier
 from threetier.aws.naming import uses_https
 from threetier.aws.user_data import DEFAULT_MEDIA_ROOT, BootSettings
-from threetier.errors import ThreetierError
 from threetier.spec import Spec
 
 
 class SystemStack(Stack):
-    """Public attributes: network, security, secrets, database, load_balancer, web, dns_record (or None).
+    """Public attributes: network, security, secrets, database, storage, app_logs,
+    load_balancer, web (EC2 `WebTier`) or fargate (`FargateWebTier`) — the other is None —,
+    dns_record (or None), monitoring, access, audit.
 
     `zone` is the edge stack's hosted zone when there is one (failover); otherwise the
     zone is imported or created here.
@@ -43,8 +57,10 @@ class SystemStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, cross_region_references=True, **kwargs)
+        self.spec = spec
         retain = spec.environment.retain_data
         https = uses_https(spec)
+        fargate = spec.web.runtime == "fargate"
 
         self.network = Network(
             self,
@@ -74,10 +90,24 @@ class SystemStack(Stack):
             ),
             security_group=self.security.db_sg,
             retain_data=retain,
+            identifier=f"{construct_id}-db",
+            log_retention_days=spec.monitoring.log_retention_days,
         )
-
-        # Storage (EFS, media bucket) slots in here: it needs security.web_sg and feeds the
-        # web tier's BootSettings (extra_commands to mount, media_backend/root/bucket).
+        self.storage = SharedStorage(
+            self,
+            "Storage",
+            storage=spec.storage,
+            vpc=self.network.vpc,
+            subnets=self.network.selection(spec.web.subnet_tier),
+            web_security_group=self.security.web_sg,
+            retain_data=retain,
+        )
+        self.app_logs = app_log_group(
+            self,
+            "AppLogs",
+            retention_days=spec.monitoring.log_retention_days,
+            retain_data=retain,
+        )
 
         self.zone: route53.IHostedZone | None = None
         certificate = None
@@ -95,47 +125,21 @@ class SystemStack(Stack):
             app_port=spec.web.app_port,
             certificate=certificate,
             retain_data=retain,
+            target_type=elbv2.TargetType.IP if fargate else elbv2.TargetType.INSTANCE,
         )
         self.load_balancer.alb.node.add_dependency(self.network.internet_connectivity)
         alb_name = self.load_balancer.alb.load_balancer_dns_name
         self.url = f"https://{spec.dns.domain}" if https else f"http://{alb_name}"
+        self.hosts = [alb_name] + ([spec.dns.domain] if spec.dns.domain else [])
 
-        if spec.web.runtime != "ec2":
-            raise ThreetierError(
-                f"web.runtime = {spec.web.runtime!r} is not wired into the AWS stacks yet",
-                fix='set web.runtime = "ec2" in the parameters file',
-            )
-        bundle = app_bundle(self, "AppBundle")
-        hosts = [alb_name] + ([spec.dns.domain] if spec.dns.domain else [])
-        self.web = WebTier(
-            self,
-            "Web",
-            web=spec.web,
-            vpc=self.network.vpc,
-            subnets=self.network.selection(spec.web.subnet_tier),
-            azs=spec.web_azs,
-            security_group=self.security.web_sg,
-            boot=BootSettings(
-                region=self.region,
-                bundle_url=bundle.s3_object_url,
-                app_port=spec.web.app_port,
-                db_host=self.database.instance.db_instance_endpoint_address,
-                db_port=self.database.instance.db_instance_endpoint_port,
-                db_name=spec.database.name,
-                db_secret_arn=self.database.secret.secret_arn,
-                app_secret_arn=self.secrets.django_secret_key.secret_arn,
-                allowed_hosts=hosts,
-                csrf_trusted_origins=[self.url],
-                secure_cookies=https,
-                media_backend="filesystem",
-                media_root=DEFAULT_MEDIA_ROOT,
-                health_path=spec.load_balancer.health_check.path,
-            ),
-        )
-        self.web.asg.attach_to_application_target_group(self.load_balancer.target_group)
-        bundle.grant_read(self.web.role)
-        self.database.secret.grant_read(self.web.role)
-        self.secrets.django_secret_key.grant_read(self.web.role)
+        self.web: WebTier | None = None
+        self.fargate: FargateWebTier | None = None
+        if fargate:
+            self.fargate = self._fargate_web_tier()
+            web_cpu: cloudwatch.Metric = self.fargate.service.metric_cpu_utilization()
+        else:
+            self.web = self._ec2_web_tier()
+            web_cpu = auto_scaling_group_cpu(self.web.asg)
 
         self.dns_record: LoadBalancerRecord | None = None
         if spec.dns.domain and self.zone is not None:
@@ -150,9 +154,113 @@ class SystemStack(Stack):
                 failover=spec.dns.failover,
             )
 
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            monitoring=spec.monitoring,
+            web_cpu=web_cpu,
+            load_balancer=self.load_balancer.alb,
+            target_group=self.load_balancer.target_group,
+            database=self.database.instance,
+        )
+        self.access = AccessControl(
+            self, "Access", name_prefix=construct_id, env_name=spec.env_name
+        )
+        media_bucket = self.storage.media_bucket
+        self.audit = AuditTrail(
+            self,
+            "Audit",
+            data_event_buckets=[media_bucket] if media_bucket is not None else [],
+            retain_data=retain,
+        )
+        self._outputs()
+
+    def _app_settings(self) -> dict[str, Any]:
+        """What both runtimes tell the webapp (its environment contract), minus the secrets."""
+        bucket = self.storage.media_bucket
+        return {
+            "db_host": self.database.instance.db_instance_endpoint_address,
+            "db_port": self.database.instance.db_instance_endpoint_port,
+            "db_name": self.spec.database.name,
+            # The seed's server_name trap: the names the ALB and the domain send as Host.
+            "allowed_hosts": self.hosts,
+            "csrf_trusted_origins": [self.url],
+            "secure_cookies": uses_https(self.spec),
+            "media_backend": self.spec.storage.media_backend,
+            "media_bucket": bucket.bucket_name if bucket is not None else "",
+        }
+
+    def _ec2_web_tier(self) -> WebTier:
+        spec = self.spec
+        bundle = app_bundle(self, "AppBundle")
+        web = WebTier(
+            self,
+            "Web",
+            web=spec.web,
+            vpc=self.network.vpc,
+            subnets=self.network.selection(spec.web.subnet_tier),
+            azs=spec.web_azs,
+            security_group=self.security.web_sg,
+            boot=BootSettings(
+                region=self.region,
+                bundle_url=bundle.s3_object_url,
+                app_port=spec.web.app_port,
+                db_secret_arn=self.database.secret.secret_arn,
+                app_secret_arn=self.secrets.django_secret_key.secret_arn,
+                media_root=DEFAULT_MEDIA_ROOT,
+                health_path=spec.load_balancer.health_check.path,
+                # EFS at the media path, in /etc/fstab: mounted at boot and after every reboot.
+                extra_commands=self.storage.mount_commands(mount_point=DEFAULT_MEDIA_ROOT),
+                log_group=self.app_logs.log_group_name,
+                **self._app_settings(),
+            ),
+        )
+        web.asg.attach_to_application_target_group(self.load_balancer.target_group)
+        bundle.grant_read(web.role)
+        # The instance role: this app's secrets, bucket, file system and log group, by ARN.
+        self.web_access = AppAccessPolicy(
+            self,
+            "WebAccess",
+            role=web.role,
+            storage=self.storage,
+            secrets=[self.database.secret, self.secrets.django_secret_key],
+            log_groups=[self.app_logs],
+        )
+        return web
+
+    def _fargate_web_tier(self) -> FargateWebTier:
+        spec = self.spec
+        tier = FargateWebTier(
+            self,
+            "Fargate",
+            web=spec.web,
+            vpc=self.network.vpc,
+            subnets=self.network.selection(spec.web.subnet_tier),
+            security_group=self.security.web_sg,
+            target_group=self.load_balancer.target_group,
+            log_group=self.app_logs,
+            app=AppSettings(**self._app_settings()),
+            db_secret=self.database.secret,
+            app_secret=self.secrets.django_secret_key,
+            storage=self.storage,
+            revision=image_revision(self),
+            service_image_uri=pinned_service_image(self),
+        )
+        for name, value in tier.migration_outputs.items():
+            CfnOutput(self, name, value=value)
+        return tier
+
+    def _outputs(self) -> None:
         CfnOutput(self, "Url", value=self.url, description="Where the system answers")
-        CfnOutput(self, "LoadBalancerDnsName", value=alb_name)
+        CfnOutput(self, "LoadBalancerDnsName", value=self.load_balancer.alb.load_balancer_dns_name)
         CfnOutput(
             self, "DatabaseEndpoint", value=self.database.instance.db_instance_endpoint_address
         )
         CfnOutput(self, "DatabaseSecretArn", value=self.database.secret.secret_arn)
+        CfnOutput(self, "AppLogGroup", value=self.app_logs.log_group_name)
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
+        if self.storage.media_bucket is not None:
+            CfnOutput(self, "MediaBucket", value=self.storage.media_bucket.bucket_name)
+        if self.storage.file_system is not None:
+            CfnOutput(self, "MediaFileSystem", value=self.storage.file_system.file_system_id)

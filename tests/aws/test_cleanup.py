@@ -1,0 +1,43 @@
+"""`threetier destroy` of a throwaway environment leaves nothing behind; prod keeps its data."""
+
+from __future__ import annotations
+
+import pytest
+
+from threetier.checks.cost import RETAINING_POLICIES, still_billing_after_destroy
+
+
+@pytest.mark.parametrize("env", ["default", "fargate"])
+def test_nothing_is_retained_and_every_bucket_is_emptied_first(synthesized, env):
+    built = synthesized(env)
+    for name, template in built.templates.items():
+        resources = template["Resources"]
+        kept = [
+            lid for lid, r in resources.items() if r.get("DeletionPolicy") in RETAINING_POLICIES
+        ]
+        assert kept == [], f"{name}: {kept}"
+        buckets = {lid for lid, r in resources.items() if r["Type"] == "AWS::S3::Bucket"}
+        emptied = {
+            r["Properties"]["BucketName"]["Ref"]
+            for r in resources.values()
+            if r["Type"] == "Custom::S3AutoDeleteObjects"
+        }
+        assert buckets == emptied, name
+    assert still_billing_after_destroy(built.templates) == []
+
+
+def test_prod_keeps_its_data_and_says_so(synthesized):
+    built = synthesized("prod")
+    resources = built.raw()["Resources"]
+    data = {
+        "AWS::RDS::DBInstance",
+        "AWS::EFS::FileSystem",
+        "AWS::S3::Bucket",
+        "AWS::KMS::Key",
+        "AWS::Logs::LogGroup",
+    }
+    kept = {r["Type"] for r in resources.values() if r.get("DeletionPolicy") in RETAINING_POLICIES}
+    assert data <= kept
+    assert not [r for r in resources.values() if r["Type"] == "Custom::S3AutoDeleteObjects"]
+    # ... and `check` lists each of them as still billing after destroy.
+    assert data <= {left.what for left in still_billing_after_destroy(built.templates)}
