@@ -10,6 +10,7 @@ drill measures — detection and recovery times, failed requests — cannot be t
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import time
@@ -21,7 +22,7 @@ import pytest
 
 from threetier.aws.naming import system_stack_name
 from threetier.cli.main import main
-from threetier.drill.aws_target import SAVED_CAPACITY_TAG, AwsTarget
+from threetier.drill.aws_target import HEALTH_POLL_SECONDS, SAVED_CAPACITY_TAG, AwsTarget
 from threetier.errors import ThreetierError
 from threetier.paths import parameters_dir
 from threetier.spec import load_spec, parse_spec
@@ -172,6 +173,11 @@ def deployed(aws_env, ami):
         reset_moto(aws_env)
 
 
+def ticking(step: float = 10.0):
+    """A clock that jumps past the health poll interval on every reading."""
+    return itertools.count(step=step).__next__
+
+
 def _group(client) -> dict:
     groups = client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
     (group,) = [g for g in groups if g["TargetGroupARNs"]]
@@ -195,7 +201,7 @@ def test_for_spec_finds_the_url_the_group_and_its_target_group(deployed):
 
 def test_kill_instance_terminates_it_and_its_replacement_takes_its_name(deployed):
     spec, client = deployed
-    target = AwsTarget.for_spec(spec)
+    target = AwsTarget.for_spec(spec, clock=ticking())
     victim, survivor = target.instance_names()
     target.kill_instance(victim)
 
@@ -222,6 +228,21 @@ def test_kill_instance_terminates_it_and_its_replacement_takes_its_name(deployed
         TargetGroupArn=target.fleet.target_group_arn, Targets=[{"Id": newcomer, "Port": 8000}]
     )
     assert target.target_health() == {victim: True, survivor: True, newcomer: True}
+
+
+def test_target_health_asks_aws_at_most_once_per_poll_interval(deployed):
+    spec, client = deployed
+    now = [0.0]
+    target = AwsTarget.for_spec(spec, clock=lambda: now[0])
+    first, second = target.instance_names()
+    assert target.target_health() == {first: True, second: True}
+    client("elbv2").deregister_targets(
+        TargetGroupArn=target.fleet.target_group_arn, Targets=[{"Id": first, "Port": 8000}]
+    )
+    now[0] = HEALTH_POLL_SECONDS / 2
+    assert target.target_health()[first] is True  # the answer from the last call
+    now[0] = HEALTH_POLL_SECONDS
+    assert target.target_health() == {first: False, second: True}
 
 
 def test_kill_instance_refuses_an_instance_outside_the_group(deployed, ami):
@@ -260,9 +281,16 @@ def test_stop_sets_capacity_to_zero_and_start_restores_it(deployed):
 
 def test_start_without_a_saved_capacity_leaves_a_running_group_alone(deployed):
     spec, client = deployed
+    name = _group(client)["AutoScalingGroupName"]
+    autoscaling = client("autoscaling")
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=3, DesiredCapacity=3)
     AwsTarget.for_spec(spec).start_instances()
-    group = _group(client)
-    assert (group["MinSize"], group["DesiredCapacity"]) == (CAPACITY, CAPACITY)
+    assert (_group(client)["MinSize"], _group(client)["DesiredCapacity"]) == (3, 3)
+    # Emptied by hand (no saved capacity): start brings it to the parameters' minimum.
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, DesiredCapacity=0)
+    AwsTarget.for_spec(spec).start_instances()
+    minimum = max(spec.web.autoscaling.min_capacity, len(spec.web_azs))
+    assert (_group(client)["MinSize"], _group(client)["DesiredCapacity"]) == (minimum, minimum)
 
 
 def test_an_environment_that_is_not_deployed_says_deploy_first(aws_env):

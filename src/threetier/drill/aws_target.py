@@ -23,7 +23,8 @@ so only the API side (finding the fleet, terminate, capacity) is tested there.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,6 +33,9 @@ from threetier.errors import ThreetierError
 from threetier.spec import Spec
 
 SAVED_CAPACITY_TAG = "threetier:drill-saved-capacity"
+# Drills poll every 20 ms; the AWS API throttles long before that, and the ALB checks
+# a target every 5 s at the fastest, so once a second loses nothing.
+HEALTH_POLL_SECONDS = 1.0
 ASG_TYPE = "AWS::AutoScaling::AutoScalingGroup"
 TARGET_GROUP_TYPE = "AWS::ElasticLoadBalancingV2::TargetGroup"
 ECS_SERVICE_TYPE = "AWS::ECS::Service"
@@ -119,7 +123,15 @@ def _of_type(resources: list[dict], kind: str) -> list[str]:
 class AwsTarget:
     """A deployed environment: `for_spec` finds it; the methods act on it."""
 
-    def __init__(self, spec: Spec, *, url: str, fleet: _Ec2Fleet | _EcsFleet, client) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        *,
+        url: str,
+        fleet: _Ec2Fleet | _EcsFleet,
+        client,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.spec = spec
         self.label = f"aws {spec.env_name}"
         self.url = url.rstrip("/")
@@ -128,9 +140,13 @@ class AwsTarget:
         self.verify: str | bool = True
         self.fleet = fleet
         self._elbv2 = client("elbv2")
+        self._clock = clock
+        self._last_health: tuple[float, dict[str, bool]] | None = None
 
     @classmethod
-    def for_spec(cls, spec: Spec, *, client=None) -> AwsTarget:
+    def for_spec(
+        cls, spec: Spec, *, client=None, clock: Callable[[], float] = time.monotonic
+    ) -> AwsTarget:
         """The environment `spec` describes, as deployed; ThreetierError when it is not."""
         client = client or _session(spec)
         name, region = system_stack_name(spec), spec.project.region
@@ -150,7 +166,7 @@ class AwsTarget:
         else:
             fleet = _Ec2Fleet.from_resources(client, name, resources, spec)
         fleet.target_group_arn = _pick_target_group(groups, fleet.attached_target_groups(), name)
-        return cls(spec, url=url, fleet=fleet, client=client)
+        return cls(spec, url=url, fleet=fleet, client=client, clock=clock)
 
     # --- DrillTarget -------------------------------------------------------------------
 
@@ -160,7 +176,13 @@ class AwsTarget:
     def target_health(self) -> dict[str, bool]:
         """name → True when the target group reports it `healthy` (initial, draining,
         unhealthy and unused all mean it gets no traffic). A killed instance keeps its
-        name: it counts as healthy again once its replacement is."""
+        name: it counts as healthy again once its replacement is.
+
+        Drills poll this many times a second; the AWS API is asked at most once per
+        HEALTH_POLL_SECONDS (the ALB itself checks every 5 s or more)."""
+        now = self._clock()
+        if self._last_health and now - self._last_health[0] < HEALTH_POLL_SECONDS:
+            return dict(self._last_health[1])
         with aws_errors("reading the target group's health"):
             descriptions = self._elbv2.describe_target_health(
                 TargetGroupArn=self.fleet.target_group_arn
@@ -174,7 +196,8 @@ class AwsTarget:
         for victim, before in self.fleet.replaced.items():
             newcomers = [health.get(name, False) for name in members if name not in before]
             health[victim] = health.get(victim, False) or any(newcomers)
-        return health
+        self._last_health = (now, health)
+        return dict(health)
 
     def instances_answering(self) -> dict[str, bool]:
         """The web servers are private: their own health endpoint cannot be reached from
@@ -190,12 +213,15 @@ class AwsTarget:
             )
         self.fleet.replaced[name] = set(members)
         self.fleet.kill(name)
+        self._last_health = None
 
     def stop_instances(self) -> None:
         self.fleet.stop()
+        self._last_health = None
 
     def start_instances(self) -> None:
         self.fleet.start()
+        self._last_health = None
 
 
 def _pick_target_group(in_stack: list[str], attached: list[str], stack: str) -> str:

@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from threetier.drill.load import wait_until
+from threetier.drill.load import drill_session, wait_until
 from threetier.drill.report import DrillResult
 from threetier.drill.target import DrillTarget
 from threetier.drill.web import health_window, raise_not_ready
@@ -18,7 +18,8 @@ SORRY_MARKER = "threetier-sorry-page"
 
 def _page(target: DrillTarget) -> tuple[int | None, str, str]:
     try:
-        response = requests.get(f"{target.url}/users/", timeout=10, verify=target.verify)
+        with drill_session(target.verify) as session:
+            response = session.get(f"{target.url}/users/", timeout=10)
         return response.status_code, response.text, response.headers.get("Cache-Control", "")
     except requests.RequestException:
         return None, "", ""
@@ -52,7 +53,9 @@ def drill_outage(target: DrillTarget, spec: Spec, *, twin: bool = True) -> Drill
     target.start_instances()
     # The instances need time to boot before any load balancer could see them; the
     # expectation is on what the load balancer adds after that, its healthy window.
-    booted = wait_until(lambda: any(target.instances_answering().values()), timeout=60, interval=0.05)
+    # A twin instance boots in seconds; an EC2 instance installs the app at boot (minutes).
+    boot_timeout = 60 if twin else 900
+    booted = wait_until(lambda: any(target.instances_answering().values()), timeout=boot_timeout, interval=0.05)
     back = wait_until(lambda: serves_app(target), timeout=max(60.0, 6 * healthy_window), interval=0.05)
     result.recover_seconds = None if back is None else time.monotonic() - started
     boot = booted or 0.0
