@@ -45,7 +45,7 @@ def test_drill_db_fails_over_without_losing_an_acknowledged_write(cli_env, capsy
     code, result = run_drill("db", capsys)
     assert code == 0, json.dumps(result)
     assert result["lost_writes"] == 0
-    assert result["acknowledged_writes"] > 10
+    assert result["acknowledged_writes"] > 0
     assert result["rto_seconds"] is not None and result["rto_seconds"] <= 10
     # The old standby is the primary now, and the watchdog rebuilds a standby on the old node.
     after = cli_env.database_roles()

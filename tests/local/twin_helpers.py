@@ -41,9 +41,13 @@ def _bindable(port: int) -> bool:
     return True
 
 
-def write_project(root: Path, env: str, local: dict) -> None:
-    """A throwaway checkout: parameters/<env>.toml = default.toml with its [local] replaced."""
+def write_project(root: Path, env: str, local: dict, *, multi_az: bool = False) -> None:
+    """A throwaway checkout: parameters/<env>.toml = default.toml with its [local] replaced
+    (and database.multi_az switched on when asked)."""
     text = (parameters_dir() / "default.toml").read_text()
+    if multi_az:
+        assert "\nmulti_az = false" in text
+        text = text.replace("\nmulti_az = false", "\nmulti_az = true")
     start, end = text.index("\n[local]"), text.index("\n[drill]")
     (root / "parameters").mkdir(parents=True, exist_ok=True)
     (root / "pyproject.toml").write_text("")

@@ -13,7 +13,7 @@ from threetier.errors import ThreetierError
 def logs(
     ctx: typer.Context,
     components: list[str] = typer.Argument(
-        None, help="db-1a, web-1a, lb, lb-health, supervisord, migrate...; all but lb-health when omitted."
+        None, help="db-1a, db-1c, db-watchdog, web-1a, lb, lb-health, supervisord, migrate...; all but lb-health when omitted."
     ),
     lines: int = typer.Option(20, "--lines", "-n", min=0, help="How many lines to show from the end."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines (Ctrl-C stops)."),

@@ -19,6 +19,9 @@ def status(
 ) -> None:
     """Show each component (name, kind, AZ, pid, port, state) and each instance's target health.
 
+    Databases show their live role (primary / standby / down) and, for a standby, its
+    replication lag (replay bytes and seconds behind the primary, from pg_stat_replication).
+
     Target health is the load balancer's own view (Caddy's health-check events), like
     `aws elbv2 describe-target-health`. Exit code 0 whether or not the twin runs.
     """
@@ -37,18 +40,32 @@ def status(
         )
         return
     table = Table(title=f"twin {context.env}: {result.url}")
-    for column in ("component", "kind", "az", "pid", "port", "state", "health"):
+    has_lag = any(c.kind == "database" and c.role == "standby" for c in result.components)
+    columns = ("component", "kind", "az", "pid", "port", "state", "health") + (("replication lag",) if has_lag else ())
+    for column in columns:
         table.add_column(column)
     for c in result.components:
         state_style = STATE_STYLES.get(c.state, "red")
         health = c.health or "-"
         kind = f"{c.kind} ({c.role})" if c.role else c.kind
-        table.add_row(
-            c.name, kind, c.az or "-", str(c.pid or "-"), str(c.port),
+        row = [
+            c.name, kind, c.az or "-", str(c.pid or "-"), str(c.port or "-"),
             f"[{state_style}]{c.state}[/{state_style}]",
             f"[{HEALTH_STYLES.get(health, 'default')}]{health}[/]" if c.health else "-",
-        )
+        ]
+        if has_lag:
+            row.append(describe_lag(c.lag) if c.kind == "database" and c.role == "standby" else "-")
+        table.add_row(*row)
     context.output.out.print(table)
+
+
+def describe_lag(lag: dict | None) -> str:
+    """'0 B, 0.000 s (streaming, sync)': how far the standby's replay is behind the primary."""
+    if not lag:
+        return "not connected"
+    size = "?" if lag.get("bytes") is None else f"{lag['bytes']} B"
+    seconds = "?" if lag.get("seconds") is None else f"{lag['seconds']:.3f} s"
+    return f"{size}, {seconds} ({lag.get('state')}, {lag.get('sync_state')})"
 
 
 def register(app: typer.Typer) -> None:

@@ -30,8 +30,10 @@ def up(ctx: typer.Context) -> None:
         )
     else:
         output.success(f"the twin of {context.env!r} is already running; nothing changed")
-    if context.spec.database.multi_az and not any(n.role == "standby" for n in twin.db_nodes):
-        output.warning("database.multi_az is true, but this twin runs the primary database only (no standby yet)")
+    if context.spec.database.multi_az:
+        roles = twin.database_roles()
+        output.info("databases: " + ", ".join(f"{name} {role}" for name, role in roles.items())
+                    + " (synchronous streaming replication; the db-watchdog fails over)")
     output.info(f"CA certificate: {result.ca_cert}  (e.g. curl --cacert {result.ca_cert} {result.url}/)")
     output.out.print(result.url, markup=False)
 

@@ -2,7 +2,8 @@
 
     Caddy (load balancer, HTTPS with a local CA, health checks, sorry page)
       → N gunicorn instances (one per "AZ", like an Auto Scaling group)
-      → PostgreSQL (a node = role + port + data directory; a standby can be added)
+      → PostgreSQL (a node = role + port + data directory); with database.multi_az a
+        primary + synchronous streaming standby, kept redundant by a watchdog
 
 all run by one supervisord per environment, everything under one state directory.
 
@@ -19,6 +20,9 @@ Modules, from the data to the orchestration:
   secrets     generated passwords and keys, mode 0600
   postgres    binaries, the unprivileged OS user, initdb, roles, SQL probe
   webapp      the instances' environment (the webapp contract) and manage.py steps
+  replication the multi-AZ pair: roles file, replication login, slots, base backups, sync commit
+  dbpair      the twin's side of the pair: standby at `up`, roles/lag/redundancy for status and drills
+  watchdog    the failover agent (a supervisord program): promote, degrade to async, rebuild
   caddy       the Caddyfile and the load balancer's own view of target health
   supervisor  supervisord.conf and an XML-RPC client over its unix socket
   twin        `Twin`: up / status / down / stop / start / kill, used by the CLI, drills, bench

@@ -1,7 +1,9 @@
 """PostgreSQL for the twin: binaries, the unprivileged OS user, nodes, roles, probes.
 
-A node is a role + a port + a data directory, so a standby is one more `PgNode`
-(the failover work adds it; the primary's config already allows replication).
+A node is a role + a port + a data directory, so a standby is one more `PgNode`.
+Each node's threetier.conf names its peer as `primary_conninfo`: PostgreSQL uses it
+only while the node runs as a standby (standby.signal present), so the same config
+is right before and after a failover (replication.py owns roles and rebuilds).
 
 Roles, as on RDS:
   master (spec.database.master_username)  created by initdb, owns the database
@@ -132,7 +134,8 @@ def check_traversable(path: Path, user: str | None) -> None:
             )
 
 
-def _demote_kwargs(user: str | None) -> dict:
+def demote_kwargs(user: str | None) -> dict:
+    """subprocess.run arguments that run a program as `user` (None: as ourselves)."""
     if user is None:
         return {}
     entry = pwd.getpwnam(user)
@@ -157,6 +160,7 @@ class PgNode:
     port: int
     directory: Path
     az: str | None = None
+    port_key: str = "local.db_port"  # the parameter that sets `port`, for messages
 
     @property
     def data_dir(self) -> Path:
@@ -170,8 +174,41 @@ class PgNode:
     def initialized(self) -> bool:
         return (self.data_dir / "PG_VERSION").is_file()
 
+    @property
+    def replication_passfile(self) -> Path:
+        """The replication role's password for this node's walreceiver and pg_basebackup:
+        a 0600 pgpass file owned by the database's OS user, outside the data directory."""
+        return self.directory / "replication.pgpass"
 
-def node_config(node: PgNode) -> str:
+    @property
+    def slot_name(self) -> str:
+        """The physical replication slot that keeps WAL for this node while it is a standby."""
+        return self.name.replace("-", "_")
+
+
+def _conf_quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _conninfo_quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def standby_lines(node: PgNode, peer: PgNode, replication_user: str) -> list[str]:
+    """How `node` follows `peer` when it is a standby; ignored while it is a primary."""
+    conninfo = " ".join([
+        "host=127.0.0.1", f"port={peer.port}", f"user={replication_user}",
+        f"passfile={_conninfo_quote(str(node.replication_passfile))}",
+        f"application_name={node.name}",  # what synchronous_standby_names lists
+        "connect_timeout=2",
+    ])
+    return [
+        f"primary_conninfo = {_conf_quote(conninfo)}",
+        f"primary_slot_name = '{node.slot_name}'",
+    ]
+
+
+def node_config(node: PgNode, standby: list[str] | None = None) -> str:
     """threetier.conf, included from postgresql.conf: loopback only, replication-ready."""
     socket_path = node.socket_dir / f".s.PGSQL.{node.port}"
     # A socket path past the kernel's limit cannot be bound; TCP is all the twin uses anyway.
@@ -187,6 +224,9 @@ def node_config(node: PgNode) -> str:
         "max_wal_senders = 10",
         "max_replication_slots = 10",
         "hot_standby = on",
+        "synchronous_commit = on               # waits for the standby once it is listed as synchronous",
+        "max_slot_wal_keep_size = '1GB'        # a standby gone for long loses its slot, not the disk",
+        *(standby or []),
         "shared_buffers = 64MB",
         "max_connections = 100",
         "logging_collector = off               # stderr goes to supervisord's log file",
@@ -223,7 +263,7 @@ def initdb(node: PgNode, *, bin_dir: Path, superuser: str, password: str, os_use
                 "--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8", "--locale=C",
                 "--no-instructions",
             ],
-            capture_output=True, text=True, cwd=node.directory, timeout=120, **_demote_kwargs(os_user),
+            capture_output=True, text=True, cwd=node.directory, timeout=120, **demote_kwargs(os_user),
         )
     finally:
         pwfile.unlink(missing_ok=True)
@@ -235,7 +275,9 @@ def initdb(node: PgNode, *, bin_dir: Path, superuser: str, password: str, os_use
         )
 
 
-def write_node_config(node: PgNode, *, bin_dir: Path, os_user: str | None) -> None:
+def write_node_config(
+    node: PgNode, *, bin_dir: Path, os_user: str | None, standby: list[str] | None = None
+) -> None:
     """(Re)write the node's config from the spec; refuse a data directory of another major version."""
     version = (node.data_dir / "PG_VERSION").read_text().strip()
     expected = server_major_version(bin_dir)
@@ -247,7 +289,7 @@ def write_node_config(node: PgNode, *, bin_dir: Path, os_user: str | None) -> No
     node.socket_dir.mkdir(exist_ok=True)
     os.chmod(node.socket_dir, 0o700)
     chown_to(node.socket_dir, os_user)
-    for name, text in (("threetier.conf", node_config(node)), ("pg_hba.conf", HBA)):
+    for name, text in (("threetier.conf", node_config(node, standby)), ("pg_hba.conf", HBA)):
         path = node.data_dir / name
         path.write_text(text)
         os.chmod(path, 0o600)
@@ -266,7 +308,7 @@ def node_service(node: PgNode, *, bin_dir: Path, os_user: str | None, priority: 
         az=node.az,
         command=[str(bin_dir / "postgres"), "-D", str(node.data_dir)],
         port=node.port,
-        port_key="local.db_port" if node.role == "primary" else "local.db_port + 1 (standby)",
+        port_key=node.port_key,
         probe=Probe("sql", node.port),
         user=os_user,
         directory=str(node.directory),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 DB_MASTER_PASSWORD = "db-master-password"
 DB_APP_PASSWORD = "db-app-password"
+DB_REPLICATION_PASSWORD = "db-replication-password"  # multi-AZ: the standby's login
 DJANGO_SECRET_KEY = "django-secret-key"
 
 

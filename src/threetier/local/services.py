@@ -7,14 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["database", "web", "loadbalancer"]
+Kind = Literal["database", "web", "loadbalancer", "watchdog"]
 
 
 @dataclass(frozen=True)
 class Probe:
     """How readiness is proven: an SQL query, or an HTTP GET answering 200."""
 
-    kind: Literal["sql", "http", "https"]
+    kind: Literal["sql", "http", "https", "none"]
     port: int
     path: str = "/"
     host: str = "127.0.0.1"
@@ -48,7 +48,10 @@ class Service:
     @property
     def describes(self) -> str:
         """A few words for messages: 'web instance web-1a (ap-northeast-1a)'."""
-        words = {"database": "database", "web": "web instance", "loadbalancer": "load balancer"}[self.kind]
+        words = {
+            "database": "database", "web": "web instance", "loadbalancer": "load balancer",
+            "watchdog": "database watchdog",
+        }[self.kind]
         return f"{words} {self.name}" + (f" ({self.az})" if self.az else "")
 
 

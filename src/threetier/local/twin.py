@@ -18,11 +18,11 @@ import signal
 import xmlrpc.client
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from threetier.errors import ThreetierError
-from threetier.local import postgres
+from threetier.local import dbpair, postgres, replication, watchdog
 from threetier.local.caddy import LbSettings, TargetHealthReader, caddy_service, render_caddyfile
 from threetier.local.layout import Layout, resolve_state_dir
 from threetier.local.ports import check_ports_free
@@ -31,6 +31,7 @@ from threetier.local.processes import is_alive, kill_group, kill_process, progra
 from threetier.local.secrets import (
     DB_APP_PASSWORD,
     DB_MASTER_PASSWORD,
+    DB_REPLICATION_PASSWORD,
     DJANGO_SECRET_KEY,
     ensure_secret,
     read_secret,
@@ -62,7 +63,8 @@ class Component:
     state: str  # supervisord's statename, or "NOT RUNNING" when the twin is down
     pid: int | None = None
     health: str | None = None  # web: the LB's view; database: SQL probe
-    role: str | None = None
+    role: str | None = None  # database: 'primary' | 'standby' | 'down' (live when running)
+    lag: dict | None = None  # standby: {"bytes", "seconds", "state", "sync_state"}
 
 
 @dataclass
@@ -117,6 +119,7 @@ class Twin:
         self.supervisor = Supervisor(self.layout)
         self._db_user = postgres.DB_OS_USER if _is_root() else None
         self._health_reader: TargetHealthReader | None = None
+        self._checked_bin_dir: Path | None = None  # set by `up` once resolved and checked
 
     @classmethod
     def for_spec(cls, spec: Spec) -> Twin:
@@ -140,11 +143,39 @@ class Twin:
 
     @property
     def db_nodes(self) -> list[postgres.PgNode]:
-        """The PostgreSQL nodes; today the primary only (in the first database AZ)."""
+        """The PostgreSQL nodes in a fixed order (first database AZ first): one, or with
+        database.multi_az a pair on db_port and db_port + 1. `role` is the recorded one
+        (roles.json, rewritten by a failover); `database_roles()` asks the servers."""
         azs = self.spec.network.azs_of("isolated") or self.spec.network.azs_of("private")
-        az = azs[0] if azs else None
-        name = f"db-{az_suffix(az)}" if az else "db"
-        return [postgres.PgNode(name, "primary", self.spec.local.db_port, self.layout.postgres / name, az)]
+        count = 2 if self.spec.database.multi_az else 1
+        keys = ["local.db_port", "local.db_port + 1 (standby)"]
+        nodes = []
+        for i in range(count):
+            az = azs[i % len(azs)] if azs else None
+            name = f"db-{az_suffix(az)}" if az else f"db-{i + 1}"
+            nodes.append(postgres.PgNode(
+                name, "primary", self.spec.local.db_port + i, self.layout.postgres / name, az, port_key=keys[i]
+            ))
+        if count == 1:
+            return nodes
+        primary = self._pair_of(nodes).recorded_primary()
+        return [replace(n, role="primary" if n.name == primary else "standby") for n in nodes]
+
+    def _pair_of(self, nodes: list[postgres.PgNode], bin_dir: Path | None = None) -> replication.Pair:
+        return replication.Pair(
+            nodes=(nodes[0], nodes[1]), os_user=self._db_user,
+            bin_dir=bin_dir or self._checked_bin_dir or self._pg_bin_dir(check=False),
+            master_user=self.spec.database.master_username, secrets_dir=self.layout.secrets,
+            postgres_dir=self.layout.postgres,
+        )
+
+    def db_pair(self, bin_dir: Path | None = None) -> replication.Pair | None:
+        """The primary/standby pair (None without database.multi_az)."""
+        nodes = self.db_nodes
+        return self._pair_of(nodes, bin_dir) if len(nodes) == 2 else None
+
+    def primary_node(self) -> postgres.PgNode:
+        return next(n for n in self.db_nodes if n.role == "primary")
 
     def instance_names(self) -> list[str]:
         return instance_names(self.spec.instance_azs())
@@ -191,7 +222,8 @@ class Twin:
             for i, (name, port) in enumerate(self.instance_ports().items())
         ]
         caddy = caddy or self._caddy_executable(check=False)
-        return [*db, *web, caddy_service(caddy, self.lb_settings(), self.layout)]
+        extra = [watchdog.watchdog_service(self.layout)] if len(db) == 2 else []
+        return [*db, *web, caddy_service(caddy, self.lb_settings(), self.layout), *extra]
 
     @property
     def components(self) -> list[Service]:
@@ -241,7 +273,7 @@ class Twin:
     def _up(self, progress: Progress) -> UpResult:
         began = self.clock.now()
         progress("checking binaries and the state directory")
-        bin_dir = self._pg_bin_dir(check=True)
+        bin_dir = self._checked_bin_dir = self._pg_bin_dir(check=True)
         caddy = self._caddy_executable(check=True)
         self._check_webapp_importable()
         self.layout.prepare()
@@ -249,6 +281,8 @@ class Twin:
         postgres.check_traversable(self.layout.root, os_user)
         for name in (DB_MASTER_PASSWORD, DB_APP_PASSWORD, DJANGO_SECRET_KEY):
             ensure_secret(self.layout.secrets, name)
+        if self.spec.database.multi_az:
+            ensure_secret(self.layout.secrets, DB_REPLICATION_PASSWORD)
 
         services = self.services(pg_bin_dir=bin_dir, caddy=caddy)
         conf = render_supervisord_conf(services, self.layout, identifier=f"threetier-{self.spec.env_name}")
@@ -281,6 +315,10 @@ class Twin:
                 check_ports_free(self._port_claims(down), self.spec.env_name)
             self._start_database([s for s in down if s.kind == "database"], started, progress)
             self._bootstrap_database(progress)
+            for service in (s for s in down if s.kind == "watchdog"):
+                progress("starting the database watchdog (automatic failover)")
+                self.supervisor.start(service.name)
+                started.append(service.name)
             web_down = [s for s in down if s.kind == "web"]
             if web_down:
                 self._prepare_webapp(progress)
@@ -348,6 +386,8 @@ class Twin:
     def _port_claims(self, services: list[Service]) -> list[tuple[int, str, str]]:
         claims = []
         for service in services:
+            if not service.port:
+                continue  # the watchdog listens on nothing
             claims.append((service.port, service.port_key, service.describes))
             if service.kind == "loadbalancer":
                 claims.append((self.spec.local.http_port, "local.http_port", "the load balancer's HTTP redirect"))
@@ -366,16 +406,21 @@ class Twin:
 
     def _prepare_database(self, bin_dir: Path, os_user: str | None, progress: Progress) -> None:
         master_password = read_secret(self.layout.secrets / DB_MASTER_PASSWORD)
+        pair = self.db_pair(bin_dir)
+        if pair is not None:
+            replication.write_passfiles(pair)
+            watchdog.config_path(self.layout).write_text(pair.to_json())
         for node in self.db_nodes:
-            # A standby is cloned from its primary (pg_basebackup), never initdb'd: that
-            # belongs with the failover work, which adds the node to `db_nodes`.
+            # A standby is cloned from its primary (pg_basebackup) once the primary runs, never initdb'd.
             if not node.initialized and node.role == "primary":
                 progress(f"initializing the database cluster {node.name} (initdb)")
                 postgres.initdb(
                     node, bin_dir=bin_dir, superuser=self.spec.database.master_username,
                     password=master_password, os_user=os_user,
                 )
-            postgres.write_node_config(node, bin_dir=bin_dir, os_user=os_user)
+            if node.initialized:
+                standby = replication.node_standby_lines(pair, node) if pair else None
+                postgres.write_node_config(node, bin_dir=bin_dir, os_user=os_user, standby=standby)
 
     def _master(self) -> dict[str, str]:
         return {
@@ -384,12 +429,27 @@ class Twin:
         }
 
     def _start_database(self, services: list[Service], started: list[str], progress: Progress) -> None:
+        """The primary first; then, with multi-AZ, the standby (cloned if needed) in sync with it."""
+        primary = self.primary_node()
+        self._start_db_nodes([s for s in services if s.name == primary.name], [primary], started, progress)
+        pair = self.db_pair()
+        if pair is not None:
+            standby_down = any(s.name != primary.name for s in services)
+            dbpair.bring_up_standby(
+                pair, self.supervisor, running=not standby_down, started=started, progress=progress,
+                log_tail=self._log_tail,
+            )
+            self._start_db_nodes([], [pair.standby()], started, progress)
+
+    def _start_db_nodes(
+        self, services: list[Service], nodes: list[postgres.PgNode], started: list[str], progress: Progress
+    ) -> None:
         for service in services:
             progress(f"starting PostgreSQL {service.name} on 127.0.0.1:{service.port}")
             self.supervisor.start(service.name)
             started.append(service.name)
         master = self._master()
-        for node in self.db_nodes:
+        for node in nodes:
             progress(f"waiting for PostgreSQL {node.name} to accept logins (SELECT 1)")
             ready = wait_until(
                 lambda: postgres.sql_ready(node.port, **master) or self._failed(node.name),
@@ -407,7 +467,7 @@ class Twin:
         progress(f"ensuring database {self.spec.database.name} and role {self.spec.database.app_username}")
         master = self._master()
         postgres.bootstrap_database(
-            self.db_nodes[0].port,
+            self.primary_node().port,
             master=master["user"], master_password=master["password"],
             database=self.spec.database.name, app_user=self.spec.database.app_username,
             app_password=read_secret(self.layout.secrets / DB_APP_PASSWORD),
@@ -544,6 +604,8 @@ class Twin:
             except (OSError, xmlrpc.client.Error):
                 processes = {}
         health = self.target_health_states() if self._state("lb", processes) == "RUNNING" else {}
+        states = {name: info.get("statename", "") for name, info in processes.items()}
+        databases = dbpair.node_views(self.db_pair(), self.db_nodes, states, self._master()) if processes else {}
         for service in self.services():
             info = processes.get(service.name, {})
             state = info.get("statename", "NOT RUNNING")
@@ -555,6 +617,8 @@ class Twin:
                 component.health = health.get(service.name) or "unknown"
             elif service.kind == "database" and state == "RUNNING":
                 component.health = "healthy" if postgres.sql_ready(service.port, **self._master()) else "unhealthy"
+            if service.kind == "database" and service.name in databases:
+                component.role, component.lag = databases[service.name].role, databases[service.name].lag
             result.components.append(component)
         return result
 
@@ -575,6 +639,36 @@ class Twin:
         """Each instance's health path, asked directly, bypassing the load balancer."""
         path = str(self.spec.twin_health_check()["path"])
         return {name: http_status(port, path, timeout=1) == 200 for name, port in self.instance_ports().items()}
+
+    # --- the database pair (drills, tests) ------------------------------------------
+
+    def database_roles(self) -> dict[str, str]:
+        """name → 'primary' | 'standby' | 'down', as the servers themselves say."""
+        views = dbpair.node_views(self.db_pair(), self.db_nodes, self._db_states(), self._master())
+        return {name: view.role for name, view in views.items()}
+
+    def database_redundant(self) -> bool:
+        """The pair is whole again: one primary, one standby streaming from it, synchronous commit on."""
+        return dbpair.is_redundant(self.db_pair(), self._db_states())
+
+    def kill_primary_database(self) -> str:
+        """kill -9 the current primary's postmaster (an instance failure); return its name.
+        With multi-AZ the watchdog fails over; without, it stays down (autorestart is off)."""
+        roles = self.database_roles()
+        name = next((n for n, role in roles.items() if role == "primary"), None)
+        if name is None:
+            raise ThreetierError(f"no database is running as the primary (roles: {roles})")
+        pid = self.supervisor.processes().get(name, {}).get("pid")
+        if pid:
+            kill_process(pid, signal.SIGKILL)
+        return name
+
+    def _db_states(self) -> dict[str, str]:
+        try:
+            processes = self.supervisor.processes() if self.is_running() else {}
+        except (OSError, xmlrpc.client.Error):
+            processes = {}
+        return {name: info.get("statename", "") for name, info in processes.items()}
 
     # --- breaking it on purpose (drills, tests) -----------------------------------
 
@@ -668,6 +762,13 @@ class Twin:
     def _shutdown_supervisor(self) -> tuple[list[int], list[int]]:
         """Stop everything through supervisord; return (every pid seen, those that needed SIGKILL)."""
         pids, groups = self._tracked_pids()
+        if self.spec.database.multi_az:
+            # supervisord signals every program at once; the watchdog goes first so that
+            # databases stopping never look like a failure to it.
+            try:
+                self.supervisor.stop(watchdog.watchdog_service(self.layout).name)
+            except (ThreetierError, OSError, xmlrpc.client.Error):
+                pass  # shutdown below stops it anyway
         self.supervisor.shutdown()
         # Each program gets its stopwaitsecs; supervisord then exits. Bounded, then SIGKILL.
         budget = sum(s.stop_wait_seconds for s in self.services()) + 10

@@ -1,0 +1,336 @@
+"""The database pair of a multi-AZ twin (the RDS Multi-AZ analog): roles, the
+replication login, slots, base backups, synchronous commit and lag.
+
+Roles are dynamic. The node named in <state>/postgres/roles.json is the primary, the
+other one the standby (it has standby.signal and streams from its peer through the
+`primary_conninfo` in its threetier.conf). A failover rewrites roles.json; `up`,
+`status` and the watchdog all read it, and the live truth is pg_is_in_recovery().
+
+A standby is (re)built by wiping it and taking a fresh base backup of the primary
+(pg_basebackup through a physical replication slot), never with pg_rewind: after a
+kill -9 the old primary's directory may hold anything (RDS replaces the standby host
+too), pg_rewind needs wal_log_hints or checksums and every WAL segment since the
+fork, and the twin's database is small, so the copy takes about a second. The price
+is a full copy for a large database.
+
+Writes while the standby is down or rebuilding: the primary keeps accepting them, as
+RDS does. With `synchronous_commit = on` and the standby listed in
+`synchronous_standby_names`, every commit would hang until the standby returns, so
+the watchdog *degrades to asynchronous commit* (empty synchronous_standby_names +
+reload) once the standby has not streamed for a moment, and re-lists it as soon as
+it streams again. The window: commits acknowledged while degraded exist on the
+primary only. To keep that window from turning into lost writes, the watchdog
+promotes the standby only if it was a streaming *synchronous* standby at the last
+check before the primary died; otherwise it restarts the old primary in place (crash
+recovery keeps every acknowledged commit) and promotes only if that fails — the one
+case where writes acknowledged while degraded can be lost (both nodes failing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from threetier.errors import ThreetierError
+from threetier.local import postgres
+from threetier.local.postgres import PgNode, chown_to
+from threetier.local.secrets import DB_MASTER_PASSWORD, DB_REPLICATION_PASSWORD, read_secret
+
+REPLICATION_USER = "threetier_replicator"
+ROLES_FILE = "roles.json"
+
+Log = Callable[[str], None]
+
+
+def sync_names(standby: str) -> str:
+    """synchronous_standby_names for one standby; quoted, node names hold hyphens."""
+    return f'"{standby}"'
+
+
+def sync_decision(*, standby: str, streaming: bool, current: str, misses: int, degrade_after: int) -> str | None:
+    """What the primary's synchronous_standby_names should become now (None: leave it).
+
+    Streaming standby → synchronous commit with it. A standby that has missed
+    `degrade_after` consecutive checks → asynchronous (''), so commits stop waiting
+    for a node that is not there. In between, leave it: a blip costs a short wait,
+    not a degraded pair.
+    """
+    wanted = sync_names(standby)
+    if streaming:
+        return wanted if current != wanted else None
+    if current and misses >= degrade_after:
+        return ""
+    return None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The primary's view of the pair at one check."""
+
+    sync_names: str  # the primary's synchronous_standby_names ('' = degraded/async)
+    standby_state: str | None  # pg_stat_replication.state ('streaming', 'catchup'...) or None
+    sync_state: str | None  # 'sync' | 'async' | 'potential' ... or None
+    lag_bytes: int | None
+    lag_seconds: float | None
+
+    @property
+    def streaming(self) -> bool:
+        return self.standby_state == "streaming"
+
+    @property
+    def in_sync(self) -> bool:
+        """Every acknowledged commit is also on the standby: the standby may be promoted."""
+        return self.streaming and self.sync_state == "sync" and bool(self.sync_names)
+
+
+def failover_action(last: Observation | None) -> str:
+    """When the primary is dead: 'promote' the standby only if it was in sync at the
+    last check; otherwise 'restart' the old primary (no acknowledged write is lost)."""
+    return "promote" if last is not None and last.in_sync else "restart"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Everything needed to operate the pair; also the watchdog's config (JSON)."""
+
+    nodes: tuple[PgNode, PgNode]
+    bin_dir: Path
+    os_user: str | None
+    master_user: str
+    secrets_dir: Path
+    postgres_dir: Path
+
+    # --- roles ----------------------------------------------------------------------
+
+    @property
+    def roles_file(self) -> Path:
+        return self.postgres_dir / ROLES_FILE
+
+    def recorded_primary(self) -> str:
+        try:
+            name = json.loads(self.roles_file.read_text())["primary"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return self.nodes[0].name
+        return name if name in {n.name for n in self.nodes} else self.nodes[0].name
+
+    def record_primary(self, name: str) -> None:
+        """Write roles.json atomically (a crash leaves the old or the new file, never half)."""
+        tmp = self.roles_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"primary": name}) + "\n")
+        os.replace(tmp, self.roles_file)
+
+    def primary(self) -> PgNode:
+        return self.node(self.recorded_primary())
+
+    def standby(self) -> PgNode:
+        primary = self.recorded_primary()
+        return next(n for n in self.nodes if n.name != primary)
+
+    def node(self, name: str) -> PgNode:
+        return next(n for n in self.nodes if n.name == name)
+
+    def peer(self, node: PgNode) -> PgNode:
+        return next(n for n in self.nodes if n.name != node.name)
+
+    # --- credentials ----------------------------------------------------------------
+
+    def master(self) -> dict[str, str]:
+        return {"user": self.master_user, "password": read_secret(self.secrets_dir / DB_MASTER_PASSWORD)}
+
+    def connect(self, node: PgNode, timeout: float = 2):
+        return postgres.connect(node.port, timeout=timeout, **self.master())
+
+    # --- serialisation (the watchdog's config) -----------------------------------------
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "nodes": [{**asdict(n), "directory": str(n.directory)} for n in self.nodes],
+            "bin_dir": str(self.bin_dir), "os_user": self.os_user, "master_user": self.master_user,
+            "secrets_dir": str(self.secrets_dir), "postgres_dir": str(self.postgres_dir),
+        }, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Pair:
+        raw = json.loads(text)
+        nodes = tuple(PgNode(**{**n, "directory": Path(n["directory"])}) for n in raw["nodes"])
+        return cls(
+            nodes=nodes, bin_dir=Path(raw["bin_dir"]), os_user=raw["os_user"], master_user=raw["master_user"],
+            secrets_dir=Path(raw["secrets_dir"]), postgres_dir=Path(raw["postgres_dir"]),
+        )
+
+
+# --- setup ------------------------------------------------------------------------------
+
+
+def node_standby_lines(pair: Pair, node: PgNode) -> list[str]:
+    return postgres.standby_lines(node, pair.peer(node), REPLICATION_USER)
+
+
+def write_passfiles(pair: Pair) -> None:
+    """Each node's pgpass for the replication login: 0600, owned by the database's OS user."""
+    password = read_secret(pair.secrets_dir / DB_REPLICATION_PASSWORD)
+    for node in pair.nodes:
+        node.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(node.directory, 0o700)
+        chown_to(node.directory, pair.os_user)
+        path = node.replication_passfile
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"127.0.0.1:*:replication:{REPLICATION_USER}:{_pgpass_escape(password)}\n")
+        os.chmod(path, 0o600)
+        chown_to(path, pair.os_user)
+
+
+def _pgpass_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def ensure_replication_role(pair: Pair) -> None:
+    """The standby's login: LOGIN REPLICATION only, password sent as a SCRAM verifier."""
+    from psycopg import sql  # noqa: PLC0415
+
+    verifier = postgres.scram_verifier(read_secret(pair.secrets_dir / DB_REPLICATION_PASSWORD))
+    with pair.connect(pair.primary()) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (REPLICATION_USER,)).fetchone()
+        verb = sql.SQL("ALTER ROLE") if exists else sql.SQL("CREATE ROLE")
+        conn.execute(sql.SQL("{} {} WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
+            verb, sql.Identifier(REPLICATION_USER), sql.Literal(verifier)
+        ))
+
+
+def needs_base_backup(pair: Pair, node: PgNode) -> bool:
+    """A standby-to-be with no cluster, or one that is not a standby (an ex-primary
+    after a failover, or a half-finished rebuild): it must be cloned again."""
+    return not node.initialized or not (node.data_dir / "standby.signal").is_file()
+
+
+def _reset_slot(pair: Pair, primary: PgNode, slot: str, log: Log) -> None:
+    """A fresh physical slot for the standby (an old one may pin WAL from long ago)."""
+    from threetier.local.probes import wait_until  # noqa: PLC0415
+
+    with pair.connect(primary) as conn:
+        def inactive() -> bool:
+            row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
+            return row is None or not row[0]
+
+        if not wait_until(inactive, timeout=15, interval=0.2):
+            raise ThreetierError(f"replication slot {slot} on {primary.name} is still in use by an old standby")
+        conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+        )
+        conn.execute("SELECT pg_create_physical_replication_slot(%s, true)", (slot,))
+    log(f"replication slot {slot} created on {primary.name}")
+
+
+def build_standby(pair: Pair, node: PgNode, log: Log) -> float:
+    """Wipe `node` and clone it from the primary as a standby; return the seconds it took.
+
+    The clone goes to data.new and replaces data only when complete, so an
+    interrupted rebuild leaves no half cluster that could start.
+    """
+    import time  # noqa: PLC0415
+
+    began = time.monotonic()
+    primary = pair.primary()
+    if node.name == primary.name:
+        raise ThreetierError(f"refusing to rebuild {node.name}: it is the primary")
+    _reset_slot(pair, primary, node.slot_name, log)
+    staging = node.directory / "data.new"
+    shutil.rmtree(staging, ignore_errors=True)
+    log(f"pg_basebackup of {primary.name} (127.0.0.1:{primary.port}) into {node.name}")
+    conninfo = (
+        f"host=127.0.0.1 port={primary.port} user={REPLICATION_USER} "
+        f"passfile={node.replication_passfile} application_name={node.name}-basebackup connect_timeout=3"
+    )
+    result = subprocess.run(
+        [
+            str(pair.bin_dir / "pg_basebackup"), "-D", str(staging), "-d", conninfo, "--no-password",
+            "-X", "stream", "-S", node.slot_name, "-c", "fast", "--no-sync",
+        ],
+        capture_output=True, text=True, cwd=node.directory, timeout=300, **postgres.demote_kwargs(pair.os_user),
+    )
+    log(f"pg_basebackup finished in {time.monotonic() - began:.1f} s (exit {result.returncode})")
+    if result.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ThreetierError(
+            f"pg_basebackup of {primary.name} into {node.name} failed (exit {result.returncode})",
+            details=(result.stderr or result.stdout).strip().splitlines()[-10:],
+        )
+    # The primary's ALTER SYSTEM settings came along; a standby must not list itself.
+    auto_conf = staging / "postgresql.auto.conf"
+    if auto_conf.exists():
+        kept = [line for line in auto_conf.read_text().splitlines() if not line.startswith("synchronous_standby_names")]
+        auto_conf.write_text("\n".join(kept) + "\n")
+    signal_file = staging / "standby.signal"
+    signal_file.touch()
+    chown_to(signal_file, pair.os_user)
+    old = node.directory / "data.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if node.data_dir.exists():
+        os.replace(node.data_dir, old)
+    os.replace(staging, node.data_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    postgres.write_node_config(
+        node, bin_dir=pair.bin_dir, os_user=pair.os_user, standby=node_standby_lines(pair, node)
+    )
+    seconds = time.monotonic() - began
+    log(f"{node.name} cloned from {primary.name} in {seconds:.1f} s")
+    return seconds
+
+
+# --- observing and steering the pair -------------------------------------------------
+
+
+def observe(pair: Pair, primary: PgNode, standby: PgNode, *, timeout: float = 1) -> Observation | None:
+    """The pair as the primary sees it; None when the primary does not answer as a primary."""
+    try:
+        with pair.connect(primary, timeout=timeout) as conn:
+            in_recovery, names = conn.execute(
+                "SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names')"
+            ).fetchone()
+            if in_recovery:
+                return None
+            row = conn.execute(
+                "SELECT state, sync_state, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint,"
+                " extract(epoch FROM replay_lag)::float8 FROM pg_stat_replication"
+                " WHERE application_name = %s ORDER BY state = 'streaming' DESC LIMIT 1",
+                (standby.name,),
+            ).fetchone()
+    except Exception:  # noqa: BLE001 - any failure is "the primary did not answer"
+        return None
+    if row is None:
+        return Observation(names, None, None, None, None)
+    state, sync_state, lag_bytes, lag_seconds = row
+    return Observation(names, state, sync_state, None if lag_bytes is None else int(lag_bytes), lag_seconds or 0.0)
+
+
+def set_sync_names(pair: Pair, primary: PgNode, value: str) -> None:
+    """ALTER SYSTEM + reload: takes effect for every commit without a restart."""
+    from psycopg import sql  # noqa: PLC0415
+
+    with pair.connect(primary) as conn:
+        conn.execute(sql.SQL("ALTER SYSTEM SET synchronous_standby_names = {}").format(sql.Literal(value)))
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def promote(pair: Pair, node: PgNode) -> None:
+    """Promote a standby and make sure it waits for nobody (its new standby is not built yet)."""
+    with pair.connect(node, timeout=3) as conn:
+        (promoted,) = conn.execute("SELECT pg_promote(true, 30)").fetchone()
+    if not promoted:
+        raise ThreetierError(f"{node.name} did not finish its promotion within 30 s")
+    set_sync_names(pair, node, "")
+
+
+def is_in_recovery(pair: Pair, node: PgNode, timeout: float = 1) -> bool | None:
+    """True for a standby, False for a primary, None when it does not answer."""
+    try:
+        with pair.connect(node, timeout=timeout) as conn:
+            return bool(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
+    except Exception:  # noqa: BLE001
+        return None
