@@ -6,12 +6,12 @@ by `moto_adapter` and pinned here; docs/aws.md says what this does not prove.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from dataclasses import dataclass
 
 import boto3
 import pytest
+from moto_process import moto_server
 from aws_helpers import DOMAIN, TEST_ZONE_ID
 from moto_adapter import adapt_for_moto
 
@@ -24,23 +24,11 @@ ALB_ZONE = "Z14GRHDCWA56QT"
 STACK_WAIT_SECONDS = 60
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @dataclass

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import socket
 import time
 import tomllib
 import urllib.request
 
 import boto3
 import pytest
+from moto_process import moto_server
 
 from threetier.aws.naming import system_stack_name
 from threetier.cli.main import main
@@ -32,23 +32,11 @@ pytestmark = pytest.mark.moto
 CAPACITY = 2
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 def reset_moto(endpoint: str) -> None:
