@@ -1,21 +1,25 @@
 """`threetier ls | diff | deploy | destroy | bootstrap`: the pinned AWS CDK CLI on our app.
 
 diff, deploy, destroy and bootstrap check the AWS credentials first (a clear message,
-not a traceback); ls needs none.
+not a traceback); ls needs none. With web.runtime = "fargate", deploy migrates the schema
+with the new image before the service rolls to it (`threetier.aws.rollout`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import typer
 
-from threetier.aws.naming import EDGE_REGION, has_edge
+from threetier.aws.naming import EDGE_REGION, has_edge, system_stack_name
 from threetier.cli.context import AppContext, app_context
 from threetier.paths import project_root
 
 STACKS_HELP = "Stack names (default: all stacks of the environment)."
 
 
-def _run(context: AppContext, args: list[str], *, credentials: bool) -> int:
+def _cdk(context: AppContext, *, credentials: bool) -> Callable[[list[str]], int]:
+    """Check the credentials (if asked) and install the CDK CLI once; then run it per call."""
     from threetier.aws.cdk_cli import ensure_cdk_cli, require_credentials, run_cdk
 
     spec = context.spec
@@ -24,7 +28,11 @@ def _run(context: AppContext, args: list[str], *, credentials: bool) -> int:
         context.output.info(f"AWS account {account}, environment {context.env}")
     root = project_root()
     executable = ensure_cdk_cli(root, say=context.output.info)
-    return run_cdk(executable, args, spec=spec, root=root, outdir=root / "cdk.out")
+    return lambda args: run_cdk(executable, args, spec=spec, root=root, outdir=root / "cdk.out")
+
+
+def _run(context: AppContext, args: list[str], *, credentials: bool) -> int:
+    return _cdk(context, credentials=credentials)(args)
 
 
 def _targets(stacks: list[str] | None) -> list[str]:
@@ -48,13 +56,32 @@ def deploy(
         False, "--yes", "-y", help="Do not ask before security-relevant changes."
     ),
 ) -> int:
-    """Deploy the environment's stacks (edge stack first when there is a domain)."""
+    """Deploy the environment's stacks (edge stack first when there is a domain).
+
+    Fargate: deploy with the service held, run the migration task, then roll the service.
+    """
     context = app_context(ctx)
+    spec = context.spec
     outputs = project_root() / ".threetier" / f"aws-{context.env}-outputs.json"
     args = ["deploy", *_targets(stacks), "--outputs-file", str(outputs)]
     if yes:
         args += ["--require-approval", "never"]
-    return _run(context, args, credentials=True)
+    cdk = _cdk(context, credentials=True)
+    if spec.web.runtime != "fargate":
+        return cdk(args)  # EC2: the boot script migrates, once, under an advisory lock
+    from threetier.aws.rollout import aws_clients, deploy_with_migrations, includes_stack
+
+    system = system_stack_name(spec)
+    if not includes_stack(system, stacks):
+        return cdk(args)  # the regional stack (and so the service) is not deployed
+    return deploy_with_migrations(
+        cdk,
+        args,
+        stack=system,
+        clients=aws_clients(spec.project.region),
+        say=context.output.info,
+        warn=context.output.warning,
+    )
 
 
 def destroy(

@@ -19,7 +19,7 @@ from threetier.aws.constructs.storage import SharedStorage
 from threetier.spec import SpecError
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
-PINNED_IMAGE = "111111111111.dkr.ecr.ap-northeast-1.amazonaws.com/cdk-assets:previous"
+HELD = "arn:aws:ecs:ap-northeast-1:111111111111:task-definition/TestFargateTask:7"
 CONTRACT = {
     "DJANGO_SETTINGS_MODULE",
     "THREETIER_DB_HOST",
@@ -81,7 +81,7 @@ def built(build):
             target_group=scaffold.target_group,
             database=scaffold.database,
         )
-        # Deploy step 1 (see containers.py): the service keeps the image it runs now.
+        # Deploy step 1 (see containers.py): the service stays on the revision it runs now.
         pinned = cdk.Stack(app, "Pinned", env=cdk.Environment(account=DUMMY_ACCOUNT, region=REGION))
         pinned_scaffold = Scaffold(pinned)
         FargateWebTier(
@@ -105,7 +105,7 @@ def built(build):
                 "storage": None,
             },
             target_group=pinned_scaffold.target_group,
-            service_image_uri=PINNED_IMAGE,
+            hold=HELD,
         )
         return {"outputs": {k: stack.resolve(v) for k, v in fargate.migration_outputs.items()}}
 
@@ -282,15 +282,26 @@ def test_fargate_cpu_alarm_watches_the_service(built):
     )
 
 
-def test_pinned_service_keeps_its_image_while_migrations_get_the_new_one(built):
+def test_held_service_stays_on_its_revision_while_both_definitions_get_the_new_image(built):
+    template = built.template("Pinned")
+    (service,) = template.find_resources("AWS::ECS::Service").values()
+    assert service["Properties"]["TaskDefinition"] == HELD
     images = {}
-    for definition in built.template("Pinned").find_resources("AWS::ECS::TaskDefinition").values():
+    for definition in template.find_resources("AWS::ECS::TaskDefinition").values():
         (container,) = definition["Properties"]["ContainerDefinitions"]
         images[container["Name"]] = json.dumps(container["Image"])
-    assert images["web"] == json.dumps(PINNED_IMAGE)
-    assert (
-        "cdk-hnb659fds-container-assets" in images["migrate"] and REVISION not in images["migrate"]
-    )
+    assert images["web"] == images["migrate"]
+    assert "cdk-hnb659fds-container-assets" in images["migrate"]
+
+
+def test_web_task_definition_outlives_its_replacement(built):
+    """CloudFormation keeps the old revision ACTIVE: a rollback may point the service back."""
+    retained = {
+        definition["Properties"]["ContainerDefinitions"][0]["Name"]
+        for definition in built.template().find_resources("AWS::ECS::TaskDefinition").values()
+        if definition.get("UpdateReplacePolicy") == "Retain"
+    }
+    assert retained == {"web"}
 
 
 def test_no_unacknowledged_nag_findings(built):

@@ -13,7 +13,6 @@ from threetier.aws.constructs.containers import (
     MigrationTask,
     image_revision,
     run_migrations,
-    service_image,
 )
 from threetier.errors import ThreetierError
 
@@ -151,34 +150,6 @@ def test_from_outputs_reads_the_stack_outputs():
 def test_from_outputs_of_an_ec2_stack_explains_itself():
     with pytest.raises(ThreetierError, match="fargate"):
         MigrationTask.from_outputs({"Url": "http://example"})
-
-
-def test_service_image_is_the_web_containers_image(ecs):
-    client, stubber = ecs
-    stubber.add_response(
-        "describe_services",
-        {
-            "services": [
-                {"serviceName": "web", "status": "ACTIVE", "taskDefinition": "arn:task-def/web:3"}
-            ],
-            "failures": [],
-        },
-        {"cluster": CLUSTER, "services": ["web"]},
-    )
-    stubber.add_response(
-        "describe_task_definition",
-        {"taskDefinition": {"containerDefinitions": [{"name": "web", "image": "repo:abc"}]}},
-        {"taskDefinition": "arn:task-def/web:3"},
-    )
-    assert service_image(client, cluster=CLUSTER, service="web") == "repo:abc"
-
-
-def test_no_service_yet_means_no_image_to_keep(ecs):
-    client, stubber = ecs
-    stubber.add_response(
-        "describe_services", {"services": [], "failures": [{"arn": "web", "reason": "MISSING"}]}
-    )
-    assert service_image(client, cluster=CLUSTER, service="web") is None
 
 
 def test_revision_comes_from_the_context_before_the_environment(monkeypatch):

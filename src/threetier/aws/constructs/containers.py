@@ -4,17 +4,19 @@ The image is this repository's `Dockerfile`, built by the CDK CLI at deploy time
 only fingerprints the files: no Docker needed to synthesize). Tasks run in the web
 subnets with the web security group and register, by IP, into the ALB's target group.
 
-Migrations run as a one-off task before the service moves to a new image. `threetier
-deploy` does it in two CloudFormation updates (see `run_migrations`):
+Migrations run as a one-off task with the new image before the service moves to it:
+`threetier deploy` (`threetier.aws.rollout`) deploys twice. The first deploy carries the
+context `threetier:service-hold` (`SERVICE_HOLD_CONTEXT`): its value is the task
+definition the service runs now, and the service stays on it while the new web and
+migration task definitions are registered; `none` (no service yet) creates the service
+with 0 tasks. Then the migration task runs; only if it exits 0 does the second deploy,
+without the context, roll the service (the circuit breaker rolls back if the new tasks
+never get healthy).
 
-1. deploy with the context `threetier:service-image=<image the service runs now>` (from
-   `service_image`): the migration task definition gets the new image, the service keeps
-   the old one;
-2. `run_migrations`: `ecs run-task` the migration task definition and wait for exit 0;
-3. deploy again without that context: the service rolls to the new image (the circuit
-   breaker rolls back if the new tasks never get healthy).
-
-On the first deploy there is no service yet: step 1 is skipped and step 2 follows step 3.
+The web task definition is kept when CloudFormation replaces it (UpdateReplacePolicy
+Retain): the held revision must stay ACTIVE, because ECS refuses to point a service
+back at an INACTIVE one, which is what a rollback of the second deploy does.
+`threetier deploy` deregisters the held revision once the service has left it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, Fn, Stack, Token
+from aws_cdk import CfnDeletionPolicy, Duration, Fn, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
@@ -55,8 +57,13 @@ HEALTH_CHECK_GRACE = Duration.seconds(60)
 # Where CI puts the commit: CDK context first (`-c threetier:revision=...`), then the environment.
 REVISION_CONTEXT = "threetier:revision"
 REVISION_ENV = "THREETIER_REVISION"
-SERVICE_IMAGE_CONTEXT = "threetier:service-image"
+SERVICE_HOLD_CONTEXT = "threetier:service-hold"
+# The hold's value before the first deploy: create the service, but with no tasks.
+NO_SERVICE = "none"
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_TASK_DEFINITION_ARN = re.compile(
+    r"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition/[\w-]+:\d+$"
+)
 
 
 def image_revision(scope: Construct) -> str | None:
@@ -70,9 +77,16 @@ def image_revision(scope: Construct) -> str | None:
     return revision
 
 
-def pinned_service_image(scope: Construct) -> str | None:
-    """The image the service keeps while migrations run (deploy step 1), from the context."""
-    return scope.node.try_get_context(SERVICE_IMAGE_CONTEXT) or None
+def service_hold(scope: Construct) -> str | None:
+    """What the service keeps while migrations run (deploy step 1), from the context:
+    a task definition ARN, `NO_SERVICE`, or None (no hold: the service rolls)."""
+    hold = scope.node.try_get_context(SERVICE_HOLD_CONTEXT) or None
+    if hold is not None and hold != NO_SERVICE and not _TASK_DEFINITION_ARN.match(str(hold)):
+        raise ThreetierError(
+            f"{SERVICE_HOLD_CONTEXT}={hold!r} is neither a task definition ARN nor {NO_SERVICE!r}",
+            fix="let `threetier deploy` set it; a plain `cdk deploy` needs no hold",
+        )
+    return hold
 
 
 @dataclass(frozen=True)
@@ -125,7 +139,7 @@ class FargateWebTier(Construct):
     ...     subnets=network.selection("private"), security_group=security.web_sg,
     ...     target_group=lb.target_group, log_group=logs, app=AppSettings(...),
     ...     db_secret=database.secret, app_secret=secrets.django_secret_key, storage=storage,
-    ...     revision=image_revision(stack), service_image_uri=pinned_service_image(stack))
+    ...     revision=image_revision(stack), hold=service_hold(stack))
     """
 
     def __init__(
@@ -144,7 +158,7 @@ class FargateWebTier(Construct):
         app_secret: secretsmanager.ISecret,
         storage: SharedStorage | None = None,
         revision: str | None = None,
-        service_image_uri: str | None = None,
+        hold: str | None = None,
         source: Path | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -193,20 +207,19 @@ class FargateWebTier(Construct):
             runtime_platform=platform,
         )
         self.task_role = self.task_definition.task_role
-        service_image = (
-            ecs.ContainerImage.from_registry(service_image_uri) if service_image_uri else new_image
-        )
+        # Kept on replacement (rollbacks need the old revision ACTIVE: module docstring),
+        # deregistered with the stack.
+        cfn_task_definition = self.task_definition.node.default_child
+        cfn_task_definition.cfn_options.update_replace_policy = CfnDeletionPolicy.RETAIN
+        cfn_task_definition.cfn_options.deletion_policy = CfnDeletionPolicy.DELETE
         self.container = self.task_definition.add_container(
             WEB_CONTAINER,
-            image=service_image,
+            image=new_image,
             environment=environment,
             secrets=secrets,
             port_mappings=[ecs.PortMapping(container_port=web.app_port, protocol=ecs.Protocol.TCP)],
             logging=ecs.LogDrivers.aws_logs(stream_prefix=WEB_CONTAINER, log_group=log_group),
         )
-        if service_image_uri:
-            # The pinned image is an earlier build of the same asset repository.
-            self.image_asset.repository.grant_pull(self.task_definition.obtain_execution_role())
         if (
             storage is not None
             and storage.file_system is not None
@@ -239,7 +252,7 @@ class FargateWebTier(Construct):
             vpc_subnets=subnets,
             security_groups=[security_group],
             assign_public_ip=self.assign_public_ip,
-            desired_count=fargate.min_tasks,
+            desired_count=0 if hold == NO_SERVICE else fargate.min_tasks,
             min_healthy_percent=100,  # rolling: new tasks healthy before old ones stop
             max_healthy_percent=200,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
@@ -249,8 +262,13 @@ class FargateWebTier(Construct):
             propagate_tags=ecs.PropagatedTagSource.SERVICE,
         )
         self.service.attach_to_application_target_group(target_group)
+        if hold not in (None, NO_SERVICE):
+            # Deploy step 1: the service stays on the revision it runs (same ARN: no new deployment).
+            self.service.node.default_child.add_property_override("TaskDefinition", hold)
         self.scaling = self.service.auto_scale_task_count(
-            min_capacity=fargate.min_tasks, max_capacity=fargate.max_tasks
+            # No tasks before the first migration: a minimum above 0 would start them anyway.
+            min_capacity=0 if hold == NO_SERVICE else fargate.min_tasks,
+            max_capacity=fargate.max_tasks,
         )
         self.scaling.scale_on_cpu_utilization(
             "Cpu", target_utilization_percent=fargate.cpu_target_percent
@@ -344,6 +362,7 @@ class MigrationTask:
     subnets: list[str]
     security_groups: list[str]
     assign_public_ip: bool = False
+    log_group: str = ""  # where the task's output goes (awslogs), named in errors
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, str]) -> MigrationTask:
@@ -354,25 +373,13 @@ class MigrationTask:
                 subnets=[s for s in outputs["MigrationSubnets"].split(",") if s],
                 security_groups=[s for s in outputs["MigrationSecurityGroups"].split(",") if s],
                 assign_public_ip=outputs.get("MigrationAssignPublicIp") == "ENABLED",
+                log_group=outputs.get("AppLogGroup", ""),
             )
         except KeyError as missing:
             raise ThreetierError(
                 f'the stack has no output {missing}: it was not deployed with web.runtime = "fargate"',
                 fix="deploy the stack first (`threetier deploy`)",
             ) from None
-
-
-def service_image(ecs_client, *, cluster: str, service: str) -> str | None:
-    """The image the web service runs now, or None when there is no active service yet."""
-    found = ecs_client.describe_services(cluster=cluster, services=[service]).get("services", [])
-    active = [s for s in found if s.get("status") == "ACTIVE"]
-    if not active:
-        return None
-    definition = ecs_client.describe_task_definition(taskDefinition=active[0]["taskDefinition"])
-    for container in definition["taskDefinition"]["containerDefinitions"]:
-        if container["name"] == WEB_CONTAINER:
-            return container["image"]
-    return None
 
 
 def run_migrations(
@@ -429,9 +436,18 @@ def run_migrations(
     if exit_code != 0:
         details = [described.get("stoppedReason", "")]
         details += [c.get("reason", "") for c in containers.values() if c.get("reason")]
+        details.append(f"task {arn}")
         raise ThreetierError(
             f"migrations failed (exit code {exit_code}); the service still runs the previous image",
             details=[d for d in details if d],
-            fix="read the task's log stream (prefix 'migrate') in the app's log group, fix, deploy again",
+            fix=f"read {_log_location(task, arn)}, fix, deploy again",
         )
     return arn
+
+
+def _log_location(task: MigrationTask, task_arn: str) -> str:
+    """The awslogs stream of the task: `<stream prefix>/<container>/<task id>` in the group."""
+    stream = f"{MIGRATE_CONTAINER}/{MIGRATE_CONTAINER}/{task_arn.rsplit('/', 1)[-1]}"
+    if not task.log_group:
+        return f"the log stream {stream} in the app's log group"
+    return f"the log stream {stream} (aws logs tail {task.log_group} --log-stream-names {stream})"

@@ -22,7 +22,7 @@ from threetier.aws.constructs.containers import (
     AppSettings,
     FargateWebTier,
     image_revision,
-    pinned_service_image,
+    service_hold,
 )
 from threetier.aws.constructs.database import Database
 from threetier.aws.constructs.dns import LoadBalancerRecord, hosted_zone, regional_certificate
@@ -244,7 +244,7 @@ class SystemStack(Stack):
             app_secret=self.secrets.django_secret_key,
             storage=self.storage,
             revision=image_revision(self),
-            service_image_uri=pinned_service_image(self),
+            hold=service_hold(self),
         )
         for name, value in tier.migration_outputs.items():
             CfnOutput(self, name, value=value)
