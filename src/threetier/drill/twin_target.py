@@ -6,6 +6,8 @@ sends verifies against that CA (never against a CA bundle from the environment).
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 from threetier.local.caddy import TargetHealthReader
@@ -25,6 +27,7 @@ class TwinTarget:
         ports = twin.instance_ports()
         self._names_by_port = {port: name for name, port in ports.items()}
         self._health_log = TargetHealthReader(twin.layout.lb_health_log, list(ports.values()))
+        self._health_lock = threading.Lock()  # the drill and the replacer both read the log
 
     @classmethod
     def for_spec(cls, spec: Spec, state_dir: Path | None = None) -> TwinTarget:
@@ -37,18 +40,48 @@ class TwinTarget:
         return self.twin.target_health()
 
     def health_events_since(self, wall_time: float) -> list[tuple[float, str, bool]]:
-        self._health_log.read()
-        return [
-            (ts, self._names_by_port[port], healthy)
-            for ts, port, healthy in self._health_log.transitions
-            if ts >= wall_time
-        ]
+        with self._health_lock:
+            self._health_log.read()
+            transitions = list(self._health_log.transitions)
+        return [(ts, self._names_by_port[port], healthy) for ts, port, healthy in transitions if ts >= wall_time]
 
     def instances_answering(self) -> dict[str, bool]:
         return self.twin.instances_answering()
 
     def kill_instance(self, name: str) -> None:
+        """kill -9 the instance, and replace it once the load balancer has marked it unhealthy.
+
+        That is what an Auto Scaling group with ELB health checks does. supervisord alone
+        restarts a killed instance within about a second, often before the load balancer's
+        next check (10 s apart in the seeds' settings), so there would be nothing to detect.
+        """
+        killed_at = time.time()
         self.twin.kill_instance(name)
+        self._hold_down(name)
+        threading.Thread(
+            target=self._replace_when_unhealthy, args=(name, killed_at), name=f"replace-{name}", daemon=True
+        ).start()
+
+    def _hold_down(self, name: str, timeout: float = 15.0) -> None:
+        """Keep supervisord's automatic restart from bringing the instance back early."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.twin.supervisor.processes().get(name, {}).get("statename")
+            if state in ("STOPPED", "FATAL"):
+                return
+            if state in ("STARTING", "RUNNING", "BACKOFF"):
+                self.twin.stop_instance(name)
+            time.sleep(0.02)
+
+    def _replace_when_unhealthy(self, name: str, killed_at: float) -> None:
+        hc = self.twin.spec.twin_health_check()
+        # Bounded: start it anyway after a few health-check windows.
+        limit = time.monotonic() + 3 * float(hc["interval_seconds"]) * int(hc["unhealthy_threshold"]) + 10
+        while time.monotonic() < limit:
+            if any(n == name and not healthy for _, n, healthy in self.health_events_since(killed_at)):
+                break
+            time.sleep(0.05)
+        self.twin.start_instance(name)
 
     def stop_instances(self) -> None:
         self.twin.stop_instances()
