@@ -10,24 +10,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import requests
-from twin_helpers import HEALTH, free_ports, traversable_tempdir, write_project
+from twin_helpers import TwinEnv, throwaway_twin
 
 from threetier.cli.main import main
 from threetier.local import postgres, replication
-from threetier.local.layout import STATE_DIR_VARIABLE
 from threetier.local.probes import wait_until
 from threetier.local.processes import is_alive, kill_process, program_processes
 from threetier.local.secrets import read_secret
 from threetier.local.twin import Twin
-from threetier.spec import load_spec
 
 pytestmark = pytest.mark.integration
 
@@ -37,31 +35,15 @@ REBUILD_BOUND = 60.0  # measured ~5-7 s (pg_basebackup of a small cluster + catc
 
 
 @pytest.fixture(scope="module")
-def pair_env():
-    http, https = free_ports(2)
-    db = free_ports(1, consecutive=2)[0]
-    first_app = free_ports(1, consecutive=2)[0]
-    root = traversable_tempdir("tt-pair-")
-    project, state = root / "project", root / "state"
-    write_project(project, ENV, {
-        "http_port": http, "https_port": https, "first_app_port": first_app, "db_port": db,
-        "lb_try_duration_seconds": 5, "health_check": HEALTH,
-    }, multi_az=True)
-    spec = load_spec(ENV, path=project / "parameters" / f"{ENV}.toml")
-    twin = Twin(spec, state)
-    try:
-        twin.up()
-        yield twin, project, state
-    finally:
-        try:
-            twin.down(purge=True)
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+def pair_env() -> Iterator[TwinEnv]:
+    with throwaway_twin(ENV, multi_az=True) as env:
+        env.twin.up()
+        yield env
 
 
 @pytest.fixture
 def pair(pair_env) -> Twin:
-    twin = pair_env[0]
+    twin = pair_env.twin
     assert wait_until(twin.database_redundant, timeout=REBUILD_BOUND, interval=0.2), twin.database_roles()
     return twin
 
@@ -120,7 +102,6 @@ def missing_users(twin: Twin, user_ids: list[str]) -> list[str]:
 
 
 def test_up_runs_a_primary_and_a_synchronous_streaming_standby(pair, pair_env, monkeypatch, capsys):
-    _, project, state = pair_env
     assert pair.database_roles() == {"db-1a": "primary", "db-1c": "standby"}
     pair_ = pair.db_pair()
     observation = replication.observe(pair_, pair_.primary(), pair_.standby())
@@ -133,9 +114,7 @@ def test_up_runs_a_primary_and_a_synchronous_streaming_standby(pair, pair_env, m
         assert conn.execute("SELECT slot_name, active FROM pg_replication_slots").fetchall() == [("db_1c", True)]
         assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
 
-    for key, value in {"THREETIER_PROJECT_ROOT": str(project), STATE_DIR_VARIABLE: str(state),
-                       "THREETIER_ENV": ENV, "COLUMNS": "160", "NO_COLOR": "1"}.items():
-        monkeypatch.setenv(key, value)
+    pair_env.cli_env(monkeypatch, columns=160)
     assert main(["status", "--json"]) == 0
     rows = {c["name"]: c for c in json.loads(capsys.readouterr().out)["components"]}
     assert {"url", "name", "kind", "az", "state", "health"} - set(rows["db-1a"]) == {"url"}

@@ -25,5 +25,12 @@ Modules, from the data to the orchestration:
   watchdog    the failover agent (a supervisord program): promote, degrade to async, rebuild
   caddy       the Caddyfile and the load balancer's own view of target health
   supervisor  supervisord.conf and an XML-RPC client over its unix socket
-  twin        `Twin`: up / status / down / stop / start / kill, used by the CLI, drills, bench
+  programs    a supervised program's state and the tail of its log
+  envlock     one `up`/`down` at a time per environment
+  preflight   what `up` checks first: binaries, state dir, free ports, unchanged config
+  dbstart     `up`'s database steps: initdb, start primary (and standby), bootstrap
+  bringup     `up`: everything in order, each once the previous is ready; undo on failure
+  status      `status` rows and the load balancer's view of target health
+  teardown    `down`: bounded stop, no process left, purge
+  twin        `Twin`: the façade over all of it, used by the CLI, drills, bench
 """

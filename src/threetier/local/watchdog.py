@@ -222,7 +222,7 @@ class Watchdog:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """The environment's lock, shared with `up` and `down` (see Twin._exclusive)."""
+        """The environment's lock, shared with `up` and `down` (see envlock.exclusive)."""
         with open(self.layout.root / ".lock", "w") as handle:
             def take() -> bool:
                 try:

@@ -1,18 +1,70 @@
-"""Helpers for twin tests: free loopback ports, a throwaway project with its own
-parameters file, and temp dirs PostgreSQL's unprivileged user can enter."""
+"""Helpers for twin tests (tests/local, tests/drill): a throwaway twin on free loopback
+ports in a temp dir, always taken down and purged; and its parts — free ports, a
+throwaway project with its own parameters file, temp dirs PostgreSQL's user can enter."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+from threetier.local.layout import STATE_DIR_VARIABLE
+from threetier.local.twin import Twin
 from threetier.paths import parameters_dir
+from threetier.spec import Spec, load_spec
 
 # Short health checks so a rehearsal takes seconds: a failure is seen within ~0.5 s.
 HEALTH = {"interval_seconds": 0.5, "timeout_seconds": 0.4, "healthy_threshold": 1, "unhealthy_threshold": 1}
+
+
+@dataclass
+class TwinEnv:
+    """A throwaway twin and what a CLI call needs to reach it."""
+
+    twin: Twin
+    spec: Spec
+    project: Path
+    state_dir: Path
+
+    def cli_env(self, monkeypatch, *, columns: int = 120) -> None:
+        monkeypatch.setenv("THREETIER_PROJECT_ROOT", str(self.project))
+        monkeypatch.setenv(STATE_DIR_VARIABLE, str(self.state_dir))
+        monkeypatch.setenv("THREETIER_ENV", self.spec.env_name)
+        monkeypatch.setenv("COLUMNS", str(columns))
+        monkeypatch.setenv("NO_COLOR", "1")
+
+
+@contextmanager
+def throwaway_twin(env: str, *, multi_az: bool = False) -> Iterator[TwinEnv]:
+    """A twin (not started) of a throwaway project `env` on free loopback ports, with short
+    health checks, in a temp dir; on exit it is taken down, purged and the dir removed.
+
+    Not named test_*: pytest would collect it from the test modules that import it.
+    """
+    http, https = free_ports(2)
+    db = free_ports(1, consecutive=2)[0]  # the primary, and the standby with multi_az
+    first_app = free_ports(1, consecutive=2)[0]
+    root = traversable_tempdir(f"tt-{env}-")
+    project, state = root / "project", root / "state"
+    write_project(project, env, {
+        "http_port": http, "https_port": https, "first_app_port": first_app, "db_port": db,
+        "lb_try_duration_seconds": 5, "health_check": HEALTH,
+    }, multi_az=multi_az)
+    spec = load_spec(env, path=project / "parameters" / f"{env}.toml")
+    twin = Twin(spec, state)
+    try:
+        yield TwinEnv(twin, spec, project, state)
+    finally:
+        try:
+            twin.down(purge=True)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def free_ports(count: int, *, consecutive: int = 1) -> list[int]:
@@ -73,5 +125,3 @@ def traversable_tempdir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(path, 0o755)
     return path
-
-
