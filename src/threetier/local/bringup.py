@@ -152,7 +152,7 @@ def _start_instances(twin: Twin, services: list[Service], started: list[str], pr
     if not services:
         return
     for service in services:
-        twin.supervisor.start(service.name)
+        twin.supervisor.start(service.name, spawn_error_ok=True)
         started.append(service.name)
     pending = {s.name: s for s in services}
 

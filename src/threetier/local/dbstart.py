@@ -60,7 +60,7 @@ def _start_db_nodes(
 ) -> None:
     for service in services:
         progress(f"starting PostgreSQL {service.name} on 127.0.0.1:{service.port}")
-        twin.supervisor.start(service.name)
+        twin.supervisor.start(service.name, spawn_error_ok=True)
         started.append(service.name)
     master = twin._master()
     for node in nodes:

@@ -171,10 +171,14 @@ class Supervisor:
         """name → supervisord's process info (statename, pid, exitstatus, spawnerr...)."""
         return {info["name"]: info for info in self.rpc().getAllProcessInfo()}
 
-    def start(self, name: str, *, wait: bool = False) -> None:
+    def start(self, name: str, *, wait: bool = False, spawn_error_ok: bool = False) -> None:
+        """Start one program. `spawn_error_ok`: the caller watches the program's state and
+        shows its log when it fails, which says more than supervisord's SPAWN_ERROR."""
         try:
             self.rpc().startProcess(name, wait)
         except xmlrpc.client.Fault as fault:
+            if spawn_error_ok and "SPAWN_ERROR" in fault.faultString:
+                return
             if "ALREADY_STARTED" not in fault.faultString:
                 raise ThreetierError(
                     f"supervisord could not start {name}: {fault.faultString}",
