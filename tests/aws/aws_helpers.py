@@ -8,11 +8,12 @@ public web servers.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass
 
 import threetier.aws  # noqa: F401  (quiets jsii before aws_cdk starts)
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Match, Template
 
 from threetier.aws.app import SynthResult
 from threetier.paths import parameters_dir
@@ -22,6 +23,12 @@ TEST_ZONE_ID = "Z0THREETIERTEST0ZONE"
 DOMAIN = "www.example.com"
 ALARM_EMAIL = "ops@example.com"
 IMPORTED_CERTIFICATE = "arn:aws:acm:ap-northeast-1:111122223333:certificate/threetier-test"
+BLOCK_ALL_PUBLIC_ACCESS = {
+    "BlockPublicAcls": True,
+    "BlockPublicPolicy": True,
+    "IgnorePublicAcls": True,
+    "RestrictPublicBuckets": True,
+}
 
 
 def default_data() -> dict:
@@ -85,8 +92,6 @@ def logical_ids(template: Template, type_name: str, props: dict | None = None) -
 
 def user_data(raw: dict) -> str:
     """The launch template's user data with tokens shown as ${{...json of the token...}}."""
-    import json
-
     (template,) = [r for r in raw["Resources"].values() if r["Type"] == "AWS::EC2::LaunchTemplate"]
     joined = template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]
     if isinstance(joined, str):
@@ -105,10 +110,43 @@ def ref(template: Template, type_name: str, props: dict | None = None) -> dict:
 
 def tagged(template: Template, type_name: str, name: str) -> str:
     """The logical id of the one resource of `type_name` tagged Name=`name`."""
-    from aws_cdk.assertions import Match
-
     found = logical_ids(
         template, type_name, {"Tags": Match.array_with([{"Key": "Name", "Value": name}])}
     )
     assert len(found) == 1, f"{type_name} named {name}: {found}"
     return found[0]
+
+
+def media_bucket(template: Template) -> str:
+    """The logical id of the media bucket: the one S3-managed (AES256) bucket; the audit
+    trail's bucket uses the KMS key."""
+    (found,) = logical_ids(
+        template,
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": Match.object_like(
+                {
+                    "ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                    ]
+                }
+            )
+        },
+    )
+    return found
+
+
+def role_statements(raw: dict, role: str) -> list[dict]:
+    """Every statement of every inline policy attached to the role `role` (logical id)."""
+    return [
+        statement
+        for resource in raw["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Policy"
+        and {"Ref": role} in resource["Properties"]["Roles"]
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def as_list(value) -> list:
+    """An IAM Action/Resource, which may be one value or a list, as a list."""
+    return value if isinstance(value, list) else [value]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from aws_cdk.assertions import Match
-from aws_helpers import logical_ids
+from aws_helpers import as_list, logical_ids, role_statements
 
 # Actions whose resource cannot be named in IAM (AWS documents no resource-level permission).
 UNNAMEABLE = {
@@ -19,23 +19,9 @@ UNNAMEABLE = {
 }
 
 
-def role_statements(raw: dict, role: str) -> list[dict]:
-    """Every statement of every inline policy attached to the role `role` (logical id)."""
-    return [
-        statement
-        for resource in raw["Resources"].values()
-        if resource["Type"] == "AWS::IAM::Policy"
-        and {"Ref": role} in resource["Properties"]["Roles"]
-        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-
-def as_list(value) -> list:
-    return value if isinstance(value, list) else [value]
-
-
 def test_developers_and_directors_groups_with_customer_managed_policies(synthesized):
     template = synthesized("prod").template()
+    template.resource_count_is("AWS::IAM::ManagedPolicy", 2)
     for group, policy in (("Developers", "DeveloperPolicy"), ("Directors", "DirectorPolicy")):
         (managed,) = logical_ids(
             template, "AWS::IAM::ManagedPolicy", {"ManagedPolicyName": f"threetier-prod-{policy}"}
@@ -53,14 +39,32 @@ def test_developers_operate_this_environment_only_directors_only_read(synthesize
         for p in template.find_resources("AWS::IAM::ManagedPolicy").values()
     }
     developer = policies["threetier-prod-DeveloperPolicy"]
-    (reboot,) = [s for s in developer if "rds:RebootDBInstance" in as_list(s["Action"])]
-    assert reboot["Condition"] == {"StringEquals": {"aws:ResourceTag/threetier:env": "prod"}}
+    developer_actions = {a for s in developer for a in as_list(s["Action"])}
+    assert {
+        "ec2:StartInstances",
+        "ec2:StopInstances",
+        "rds:RebootDBInstance",
+        "ec2:Describe*",
+        "rds:Describe*",
+    } <= developer_actions
+    assert not {"ec2:*", "rds:*", "*"} & developer_actions  # never service-wide
+    operating = [
+        s
+        for s in developer
+        if any(
+            a.startswith(("ec2:St", "ec2:Reboot", "rds:Reboot", "rds:St"))
+            for a in as_list(s["Action"])
+        )
+    ]
+    assert operating and all(
+        s["Condition"] == {"StringEquals": {"aws:ResourceTag/threetier:env": "prod"}}
+        for s in operating
+    )
     director_actions = {
         a for s in policies["threetier-prod-DirectorPolicy"] for a in as_list(s["Action"])
     }
-    assert director_actions and all(
-        a.split(":")[1].startswith(("Describe", "Get", "List")) for a in director_actions
-    )
+    assert "ec2:Describe*" in director_actions
+    assert all(a.split(":")[1].startswith(("Describe", "Get", "List")) for a in director_actions)
 
 
 def test_instance_role_is_scoped_to_the_apps_resources(synthesized):
@@ -96,28 +100,10 @@ def test_instance_role_is_scoped_to_the_apps_resources(synthesized):
     (access_point,) = logical_ids(template, "AWS::EFS::AccessPoint")
     condition = by_sid["MountMedia"]["Condition"]["StringEquals"]
     assert {"Ref": access_point} in condition["elasticfilesystem:AccessPointArn"]["Fn::Join"][1]
+    (file_system,) = logical_ids(template, "AWS::EFS::FileSystem")
+    assert by_sid["MountMedia"]["Resource"] == {"Fn::GetAtt": [file_system, "Arn"]}
     assert by_sid["ShipLogs"]["Resource"]["Fn::GetAtt"][1] == "Arn"
-    # Session Manager instead of SSH.
-    template.has_resource_properties(
-        "AWS::IAM::Role",
-        {
-            "ManagedPolicyArns": Match.array_with(
-                [
-                    Match.object_like(
-                        {
-                            "Fn::Join": Match.array_with(
-                                [
-                                    Match.array_with(
-                                        [":iam::aws:policy/AmazonSSMManagedInstanceCore"]
-                                    )
-                                ]
-                            )
-                        }
-                    )
-                ]
-            )
-        },
-    )
+    # Session Manager instead of SSH: test_web_tier.test_no_key_pair_and_session_manager_role.
 
 
 @pytest.mark.parametrize("env", ["fargate"])
@@ -131,6 +117,19 @@ def test_task_roles_name_every_resource_that_can_be_named(synthesized, env):
         and "ecs-tasks.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
     ]
     assert len(roles) == 4  # task + execution role, for the service and the migration task
+    granted = {
+        action
+        for role in roles
+        for s in role_statements(raw, role)
+        for action in as_list(s["Action"])
+    }
+    # The app's own media bucket, file system and secrets are reachable (each by name: below).
+    assert {
+        "s3:GetObject",
+        "s3:PutObject",
+        "secretsmanager:GetSecretValue",
+        "elasticfilesystem:ClientMount",
+    } <= granted
     wildcards = {
         action
         for role in roles

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk.assertions import Match
-from aws_helpers import logical_ids, ref
+from aws_helpers import BLOCK_ALL_PUBLIC_ACCESS, logical_ids, media_bucket, ref
 
 
 @pytest.mark.parametrize("env", ["default", "prod"])
@@ -26,7 +28,8 @@ def test_multi_region_trail_with_log_file_validation_into_a_kms_bucket(synthesiz
                         }
                     )
                 ]
-            }
+            },
+            "PublicAccessBlockConfiguration": BLOCK_ALL_PUBLIC_ACCESS,
         },
     )
     template.has_resource_properties(
@@ -43,19 +46,7 @@ def test_multi_region_trail_with_log_file_validation_into_a_kms_bucket(synthesiz
 
 def test_data_events_of_the_media_bucket(synthesized):
     template = synthesized("fargate").template()
-    (media,) = logical_ids(
-        template,
-        "AWS::S3::Bucket",
-        {
-            "BucketEncryption": Match.object_like(
-                {
-                    "ServerSideEncryptionConfiguration": [
-                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                    ]
-                }
-            )
-        },
-    )
+    media = media_bucket(template)
     template.has_resource_properties(
         "AWS::CloudTrail::Trail",
         {
@@ -79,3 +70,24 @@ def test_data_events_of_the_media_bucket(synthesized):
         },
     )
     assert ref(template, "AWS::CloudTrail::Trail")
+
+
+def test_management_events_of_every_kind_are_recorded(synthesized):
+    (trail,) = synthesized("default").template().find_resources("AWS::CloudTrail::Trail").values()
+    selectors = trail["Properties"]["EventSelectors"]
+    assert selectors and all(
+        s["IncludeManagementEvents"] and s["ReadWriteType"] == "All" for s in selectors
+    )
+
+
+def test_key_policy_lets_cloudtrail_encrypt_for_this_accounts_trails_only(synthesized):
+    (key,) = synthesized("default").template().find_resources("AWS::KMS::Key").values()
+    (statement,) = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudtrail.amazonaws.com"}
+        and "kms:GenerateDataKey*" in json.dumps(s["Action"])
+    ]
+    condition = json.dumps(statement["Condition"])
+    assert "kms:EncryptionContext:aws:cloudtrail:arn" in condition
+    assert "aws:SourceAccount" in condition

@@ -4,6 +4,7 @@ on CloudFront (OAC, us-east-1 certificate) in a separate us-east-1 stack."""
 from __future__ import annotations
 
 from aws_cdk.assertions import Match
+from aws_helpers import BLOCK_ALL_PUBLIC_ACCESS
 
 from threetier.paths import SORRY_PAGE
 
@@ -84,14 +85,7 @@ def test_cloudfront_reads_the_private_bucket_through_oac(synthesized):
     )
     edge.has_resource_properties(
         "AWS::S3::Bucket",
-        {
-            "PublicAccessBlockConfiguration": {
-                "BlockPublicAcls": True,
-                "BlockPublicPolicy": True,
-                "IgnorePublicAcls": True,
-                "RestrictPublicBuckets": True,
-            }
-        },
+        {"PublicAccessBlockConfiguration": BLOCK_ALL_PUBLIC_ACCESS},
     )
 
 

@@ -3,11 +3,51 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+import yaml
 from aws_cdk.assertions import Match
-from aws_helpers import logical_ids, ref
+from aws_helpers import default_data, logical_ids, ref
 
-from threetier.aws.constructs.containers import MIGRATE_COMMAND
+from threetier.aws.constructs.containers import (
+    CONTAINER_MEDIA_ROOT,
+    CONTAINER_STATIC_ROOT,
+    MIGRATE_COMMAND,
+    REVISION_ENV,
+)
+from threetier.aws.user_data import APP_UID
+from threetier.paths import project_root
+from threetier.spec import SpecError, parse_spec
+
+# What the Django app reads (the same contract as the EC2 boot script's environment file).
+CONTRACT = {
+    "DJANGO_SETTINGS_MODULE",
+    "THREETIER_DB_HOST",
+    "THREETIER_DB_PORT",
+    "THREETIER_DB_NAME",
+    "THREETIER_ALLOWED_HOSTS",
+    "THREETIER_CSRF_TRUSTED_ORIGINS",
+    "THREETIER_MEDIA_BACKEND",
+    "THREETIER_MEDIA_ROOT",
+    "THREETIER_MEDIA_BUCKET",
+    "THREETIER_STATIC_ROOT",
+}
+SECRETS = {"THREETIER_SECRET_KEY", "THREETIER_DB_USER", "THREETIER_DB_PASSWORD"}
+
+
+def containers(template) -> dict[str, tuple[dict, dict]]:
+    """{container name: (task definition resource, container definition)}."""
+    return {
+        c["Name"]: (definition, c)
+        for definition in template.find_resources("AWS::ECS::TaskDefinition").values()
+        for c in definition["Properties"]["ContainerDefinitions"]
+    }
 
 
 def test_tasks_replace_the_auto_scaling_group_behind_the_same_target_group(synthesized):
@@ -40,7 +80,10 @@ def test_tasks_replace_the_auto_scaling_group_behind_the_same_target_group(synth
                 )
             },
             "DeploymentConfiguration": Match.object_like(
-                {"DeploymentCircuitBreaker": {"Enable": True, "Rollback": True}}
+                {
+                    "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
+                    "MinimumHealthyPercent": 100,
+                }
             ),
             "EnableExecuteCommand": True,
         },
@@ -106,6 +149,42 @@ def test_migrations_are_a_one_off_task_named_in_the_outputs(synthesized):
     assert {"MigrationCluster", "MigrationSubnets", "MigrationSecurityGroups", "WebService"} <= set(
         outputs
     )
+    assert outputs["MigrationAssignPublicIp"]["Value"] == "DISABLED"
+    _, container = containers(template)["migrate"]
+    assert {s["Name"] for s in container["Secrets"]} == SECRETS
+
+
+def test_containers_get_the_webapp_contract_and_secrets_only_from_secrets_manager(synthesized):
+    found = containers(synthesized("fargate").template())
+    assert set(found) == {"web", "migrate"}
+    for _, container in found.values():
+        environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+        assert CONTRACT <= environment.keys()
+        assert environment["DJANGO_SETTINGS_MODULE"] == "threetier.webapp.settings.production"
+        assert environment["PORT"] == "8000"
+        assert environment["THREETIER_DB_SSLMODE"] == "require"
+        assert {s["Name"] for s in container["Secrets"]} == SECRETS
+        assert not SECRETS & environment.keys(), "a secret is never a plain environment variable"
+
+
+def test_web_task_definition_outlives_its_replacement(synthesized):
+    """CloudFormation keeps the old revision ACTIVE: a rollback may point the service back."""
+    found = containers(synthesized("fargate").template())
+    retained = {n for n, (d, _) in found.items() if d.get("UpdateReplacePolicy") == "Retain"}
+    assert retained == {"web"}
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "hint"), [(256, 700, "512, 1024, 2048"), (1024, 1024, "2048..8192")]
+)
+def test_a_task_size_fargate_does_not_offer_is_a_spec_error(cpu, memory, hint):
+    data = default_data()
+    data["web"].update(
+        runtime="fargate", fargate={**data["web"]["fargate"], "cpu": cpu, "memory_mib": memory}
+    )
+    with pytest.raises(SpecError) as raised:
+        parse_spec(data, env_name="default")
+    assert any(d.startswith("web.fargate: memory_mib") and hint in d for d in raised.value.details)
 
 
 def test_image_is_built_from_the_dockerfile_at_deploy_time(synthesized):
@@ -114,3 +193,170 @@ def test_image_is_built_from_the_dockerfile_at_deploy_time(synthesized):
     (image,) = manifest["dockerImages"].values()
     assert image["source"]["dockerFile"] == "Dockerfile"
     assert image["source"]["platform"] == "linux/amd64"
+    # The image and the running containers name the same revision (no revision set here).
+    revision = image["source"]["dockerBuildArgs"]["THREETIER_REVISION"]
+    for _, container in containers(built.template()).values():
+        assert {"Name": "THREETIER_REVISION", "Value": revision} in container["Environment"]
+    staged = {p.name for p in (built.result.outdir / image["source"]["directory"]).iterdir()}
+    assert {"Dockerfile", "pyproject.toml", "src"} <= staged
+    assert not {".venv", ".git", "tests", "cdk.out"} & staged, staged
+
+
+# --- the Dockerfile and the CI workflow (seed 002), read as files: no Docker, no GitHub ---
+
+SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> str:
+    return (project_root() / "Dockerfile").read_text()
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict:
+    return yaml.safe_load((project_root() / ".github" / "workflows" / "ci.yml").read_text())
+
+
+def _instructions(dockerfile: str) -> list[str]:
+    """Instructions with continuation lines joined; comments and heredoc bodies dropped."""
+    joined = re.sub(r"\\\n", " ", dockerfile)
+    joined = re.sub(r"<<'PY'.*?\nPY\n", "<<'PY'\n", joined, flags=re.S)
+    return [
+        line.strip()
+        for line in joined.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def test_image_is_python_311_slim(dockerfile):
+    bases = [line.split()[1] for line in _instructions(dockerfile) if line.startswith("FROM")]
+    assert bases and all(base == "python:3.11-slim" for base in bases), bases
+
+
+def test_runs_as_the_app_uid_not_root(dockerfile):
+    users = [line.split()[1] for line in _instructions(dockerfile) if line.startswith("USER")]
+    assert users[-1] == f"{APP_UID}:{APP_UID}"
+    assert f"--uid {APP_UID}" in dockerfile
+
+
+def test_installs_the_package_and_serves_gunicorn_on_port(dockerfile):
+    lines = _instructions(dockerfile)
+    assert any(
+        line.startswith("RUN") and "pip install" in line and "threetier" in line for line in lines
+    )
+    assert lines[-1] == 'CMD ["gunicorn", "threetier.webapp.wsgi:application"]'
+    assert (
+        "PORT=8000" in dockerfile
+    )  # gunicorn binds 0.0.0.0:$PORT; the task sets PORT from the spec
+
+
+def test_health_check_uses_python_not_curl(dockerfile):
+    (health,) = [line for line in _instructions(dockerfile) if line.startswith("HEALTHCHECK")]
+    assert "urllib.request" in health and "/healthz" in health
+    assert not any("curl" in line for line in _instructions(dockerfile))
+
+
+def test_paths_match_what_the_task_definition_says(dockerfile):
+    assert f"THREETIER_STATIC_ROOT={CONTAINER_STATIC_ROOT}" in dockerfile
+    assert f"THREETIER_MEDIA_ROOT={CONTAINER_MEDIA_ROOT}" in dockerfile
+
+
+def test_dockerignore_admits_only_what_the_build_copies():
+    rules = [
+        r
+        for r in (project_root() / ".dockerignore").read_text().splitlines()
+        if r and not r.startswith("#")
+    ]
+    assert rules[0] == "**"
+    assert {"!pyproject.toml", "!README.md", "!src/"} <= set(rules)
+
+
+def test_every_action_is_pinned_to_a_commit(workflow):
+    uses = [
+        step["uses"] for job in workflow["jobs"].values() for step in job["steps"] if "uses" in step
+    ]
+    assert uses and all(SHA_PIN.match(u) for u in uses), uses
+
+
+def test_tests_run_through_the_one_ci_script(workflow):
+    runs = [step.get("run", "") for step in workflow["jobs"]["test"]["steps"]]
+    assert "bash .ci/run" in runs
+
+
+def test_deploy_only_on_main_with_the_role_variable(workflow):
+    deploy = workflow["jobs"]["deploy"]
+    assert deploy["needs"] == "test"
+    assert "refs/heads/main" in deploy["if"] and "vars.AWS_DEPLOY_ROLE_ARN != ''" in deploy["if"]
+    assert deploy["permissions"]["id-token"] == "write"
+    assert "id-token" not in workflow.get("permissions", {}), (
+        "only the deploy job may mint OIDC tokens"
+    )
+    (credentials,) = [
+        s for s in deploy["steps"] if "configure-aws-credentials" in s.get("uses", "")
+    ]
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+
+
+def test_deploy_tags_the_image_with_the_commit(workflow):
+    deploy = workflow["jobs"]["deploy"]
+    assert deploy["env"][REVISION_ENV] == "${{ github.sha }}"
+    assert any(s.get("run") == "./threetier --env prod deploy --yes" for s in deploy["steps"])
+
+
+def _entrypoint(dockerfile: str) -> str:
+    match = re.search(
+        r"<<'PY' /usr/local/bin/threetier-entrypoint\n(.*?)\nPY\n", dockerfile, flags=re.S
+    )
+    assert match, "the entrypoint heredoc is missing"
+    return match.group(1)
+
+
+@pytest.fixture
+def task_metadata():
+    """A stand-in for the ECS task metadata endpoint v4 on a free loopback port."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            body = json.dumps(
+                {
+                    "TaskARN": "arn:aws:ecs:ap-northeast-1:1:task/cluster/abc123",
+                    "AvailabilityZone": "ap-northeast-1c",
+                }
+            ).encode()
+            self.send_response(200 if self.path == "/v4/meta/task" else 404)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v4/meta"
+    server.shutdown()
+    server.server_close()
+
+
+def _run_entrypoint(dockerfile: str, tmp_path, env: dict) -> str:
+    script = tmp_path / "threetier-entrypoint"
+    script.write_text(_entrypoint(dockerfile))
+    show = "import os; print(os.environ.get('THREETIER_INSTANCE_NAME'), os.environ.get('THREETIER_AZ'))"
+    result = subprocess.run(
+        [sys.executable, str(script), sys.executable, "-c", show],
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("THREETIER_")}, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_entrypoint_names_the_task_and_its_az(dockerfile, task_metadata, tmp_path):
+    shown = _run_entrypoint(dockerfile, tmp_path, {"ECS_CONTAINER_METADATA_URI_V4": task_metadata})
+    assert shown == "abc123 ap-northeast-1c"
+
+
+def test_entrypoint_without_metadata_runs_the_command_unchanged(dockerfile, tmp_path):
+    assert _run_entrypoint(dockerfile, tmp_path, {}) == "None None"

@@ -6,6 +6,9 @@ import pytest
 from aws_cdk.assertions import Match
 from aws_helpers import ALARM_EMAIL, logical_ids, ref, user_data
 
+from threetier.aws.constructs.monitoring import BillingAlarm
+from threetier.errors import ThreetierError
+
 
 def test_web_cpu_alarm_is_60_percent_for_one_minute_on_the_auto_scaling_group(synthesized):
     template = synthesized("default").template()
@@ -56,25 +59,39 @@ def test_fargate_cpu_alarm_watches_the_service(synthesized):
 
 
 @pytest.mark.parametrize(
-    ("namespace", "metric", "threshold"),
+    ("namespace", "metric", "threshold", "comparison", "periods"),
     [
-        ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", 5),
-        ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", 5),
-        ("AWS/ApplicationELB", "UnHealthyHostCount", 1),
-        ("AWS/RDS", "CPUUtilization", 80),
-        ("AWS/RDS", "FreeStorageSpace", 2 * 1024**3),
+        ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", 5, "GreaterThanOrEqualToThreshold", 3),
+        ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", 5, "GreaterThanOrEqualToThreshold", 3),
+        ("AWS/ApplicationELB", "UnHealthyHostCount", 1, "GreaterThanOrEqualToThreshold", 3),
+        ("AWS/ApplicationELB", "HealthyHostCount", 1, "LessThanThreshold", 3),
+        ("AWS/RDS", "CPUUtilization", 80, "GreaterThanOrEqualToThreshold", 3),
+        ("AWS/RDS", "FreeStorageSpace", 2 * 1024**3, "LessThanThreshold", 1),
     ],
 )
-def test_health_alarms_on_the_load_balancer_and_database(synthesized, namespace, metric, threshold):
+def test_health_alarms_on_the_load_balancer_and_database(
+    synthesized, namespace, metric, threshold, comparison, periods
+):
     template = synthesized("prod").template()
+    topic = ref(template, "AWS::SNS::Topic")
     template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
             "Namespace": namespace,
             "MetricName": metric,
             "Threshold": threshold,
-            "AlarmActions": [ref(template, "AWS::SNS::Topic")],
+            "ComparisonOperator": comparison,
+            "EvaluationPeriods": periods,
+            "AlarmActions": [topic],
+            "OKActions": [topic],  # health alarms also say when it is over
         },
+    )
+
+
+def test_no_healthy_target_counts_missing_data_as_an_outage(synthesized):
+    synthesized("prod").template().has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {"MetricName": "HealthyHostCount", "TreatMissingData": "breaching"},
     )
 
 
@@ -87,6 +104,24 @@ def test_every_alarm_notifies_the_topic_and_the_mail_subscribes_to_it(synthesize
         "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": ALARM_EMAIL, "TopicArn": topic}
     )
     synthesized("default").template().resource_count_is("AWS::SNS::Subscription", 0)
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "Topics": [topic],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
 
 
 @pytest.mark.parametrize(("env", "stack"), [("default", "billing"), ("domain", "edge")])
@@ -106,6 +141,15 @@ def test_billing_alarm_lives_in_us_east_1(synthesized, env, stack):
         },
     )
     assert not built.has("billing") or stack == "billing"  # never two billing alarms
+    if built.spec.monitoring.alarm_email:
+        template.has_resource_properties(
+            "AWS::SNS::Subscription",
+            {
+                "Protocol": "email",
+                "Endpoint": ALARM_EMAIL,
+                "TopicArn": ref(template, "AWS::SNS::Topic"),
+            },
+        )
     assert not built.template().find_resources(
         "AWS::CloudWatch::Alarm", {"Properties": {"Namespace": "AWS/Billing"}}
     )
@@ -116,6 +160,13 @@ def test_dashboard_shows_the_web_tier_and_database(synthesized):
     (dashboard,) = template.find_resources("AWS::CloudWatch::Dashboard").values()
     body = str(dashboard["Properties"]["DashboardBody"])
     assert "Web tier CPU" in body and "Database CPU" in body and "Alarms" in body
+    for metric in (
+        "CPUUtilization",
+        "HTTPCode_ELB_5XX_Count",
+        "UnHealthyHostCount",
+        "FreeStorageSpace",
+    ):
+        assert metric in body, metric
 
 
 def test_app_logs_are_shipped_with_the_parameters_retention(synthesized):
@@ -172,3 +223,11 @@ def test_database_log_group_exists_before_the_database_and_goes_with_it(synthesi
             "Properties": Match.object_like({"DBInstanceIdentifier": "threetier-default-db"}),
         },
     )
+
+
+def test_billing_alarm_outside_us_east_1_is_refused():
+    import aws_cdk as cdk
+
+    stack = cdk.Stack(cdk.App(), "Tokyo", env=cdk.Environment(region="ap-northeast-1"))
+    with pytest.raises(ThreetierError, match="us-east-1"):
+        BillingAlarm(stack, "Billing", threshold_usd=10)

@@ -43,7 +43,8 @@ def test_db_accepts_only_5432_from_the_web_sg(synthesized, env):
     ]
 
 
-@pytest.mark.parametrize("env", ["default", "domain"])
+# fargate: attaching the ECS service re-adds the ALB → web rule; CDK must merge it, not duplicate it.
+@pytest.mark.parametrize("env", ["default", "domain", "fargate"])
 def test_web_accepts_only_the_app_port_from_the_alb_sg(synthesized, env):
     built = synthesized(env)
     sg = groups(built.template())

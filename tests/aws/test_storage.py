@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk.assertions import Match
-from aws_helpers import logical_ids, ref, user_data
+from aws_cdk.assertions import Match, Template
+from aws_helpers import BLOCK_ALL_PUBLIC_ACCESS, logical_ids, media_bucket, ref, user_data
 
+from threetier.aws.constructs.storage import SharedStorage
 from threetier.aws.user_data import APP_UID, DEFAULT_MEDIA_ROOT
 
 
@@ -66,6 +67,8 @@ def test_web_servers_mount_efs_at_the_media_path_now_and_after_a_reboot(synthesi
     fstab = next(line for line in script.splitlines() if ">>/etc/fstab" in line)
     assert f"{DEFAULT_MEDIA_ROOT} efs _netdev,noresvport,tls,iam,accesspoint=" in fstab
     assert '"Ref": "StorageFileSystem' in fstab
+    assert '"Ref": "StorageFileSystemMediaAccessPoint' in fstab
+    assert "dnf install -y amazon-efs-utils" in script  # the `efs` mount type's helper
     mount = script.index(f"mount {DEFAULT_MEDIA_ROOT}")
     # Mounted before the app starts, and the app's unit waits for the mount after a reboot.
     assert mount < script.index("systemctl enable --now threetier-gunicorn")
@@ -79,12 +82,37 @@ def test_app_user_has_the_uid_the_access_point_enforces(synthesized):
     script = user_data(built.raw())
     assert f"useradd --system --uid {APP_UID} --gid {APP_UID}" in script
     built.template().has_resource_properties(
-        "AWS::EFS::AccessPoint", {"PosixUser": {"Uid": str(APP_UID), "Gid": str(APP_UID)}}
+        "AWS::EFS::AccessPoint",
+        {
+            "PosixUser": {"Uid": str(APP_UID), "Gid": str(APP_UID)},
+            "RootDirectory": {
+                "Path": "/media",
+                "CreationInfo": Match.object_like({"OwnerUid": str(APP_UID)}),
+            },
+        },
     )
+
+
+def test_file_system_refuses_clear_text_and_grants_nobody_by_itself(synthesized):
+    (fs,) = synthesized("default").template().find_resources("AWS::EFS::FileSystem").values()
+    policy = fs["Properties"]["FileSystemPolicy"]["Statement"]
+    assert [s["Effect"] for s in policy] == ["Deny"]
+    assert policy[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_fargate_tasks_mount_the_access_point_over_tls(synthesized):
     template = synthesized("fargate").template()
+    template.has_resource_properties(
+        "AWS::ECS::TaskDefinition",
+        {
+            "ContainerDefinitions": [
+                Match.object_like(
+                    {"Name": "web", "MountPoints": [Match.object_like({"SourceVolume": "media"})]}
+                )
+            ],
+            "Volumes": [Match.object_like({"Name": "media"})],
+        },
+    )
     template.has_resource_properties(
         "AWS::ECS::TaskDefinition",
         {
@@ -110,27 +138,12 @@ def test_fargate_tasks_mount_the_access_point_over_tls(synthesized):
 
 def test_media_bucket_is_private_encrypted_and_tls_only(synthesized):
     template = synthesized("fargate").template()
-    (bucket,) = logical_ids(
-        template,
-        "AWS::S3::Bucket",
-        {
-            "VersioningConfiguration": Match.absent(),
-            "BucketEncryption": {
-                "ServerSideEncryptionConfiguration": [
-                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                ]
-            },
-        },
-    )
+    bucket = media_bucket(template)
     template.has_resource_properties(
         "AWS::S3::Bucket",
         {
-            "PublicAccessBlockConfiguration": {
-                "BlockPublicAcls": True,
-                "BlockPublicPolicy": True,
-                "IgnorePublicAcls": True,
-                "RestrictPublicBuckets": True,
-            },
+            "VersioningConfiguration": Match.absent(),
+            "PublicAccessBlockConfiguration": BLOCK_ALL_PUBLIC_ACCESS,
             "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
         },
     )
@@ -156,19 +169,6 @@ def test_media_bucket_is_private_encrypted_and_tls_only(synthesized):
 
 def test_storage_backend_comes_from_the_parameters(synthesized):
     template = synthesized("fargate").template()
-    (bucket,) = logical_ids(
-        template,
-        "AWS::S3::Bucket",
-        {
-            "BucketEncryption": Match.object_like(
-                {
-                    "ServerSideEncryptionConfiguration": [
-                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                    ]
-                }
-            )
-        },
-    )
     template.has_resource_properties(
         "AWS::ECS::TaskDefinition",
         {
@@ -179,7 +179,10 @@ def test_storage_backend_comes_from_the_parameters(synthesized):
                         "Environment": Match.array_with(
                             [
                                 {"Name": "THREETIER_MEDIA_BACKEND", "Value": "s3"},
-                                {"Name": "THREETIER_MEDIA_BUCKET", "Value": {"Ref": bucket}},
+                                {
+                                    "Name": "THREETIER_MEDIA_BUCKET",
+                                    "Value": {"Ref": media_bucket(template)},
+                                },
                             ]
                         ),
                     }
@@ -195,3 +198,69 @@ def test_storage_backend_comes_from_the_parameters(synthesized):
         ]["SSEAlgorithm"]
         for b in buckets.values()
     ], json.dumps(buckets)[:300]
+
+
+def test_prod_backs_up_the_file_system(synthesized):
+    synthesized("prod").template().has_resource_properties(
+        "AWS::EFS::FileSystem", {"BackupPolicy": {"Status": "ENABLED"}}
+    )
+
+
+# Options no parameters file uses (prod keeps uploads on EFS; no file turns EFS off), on one
+# small stand-alone stack: the construct alone, no full environment synth.
+
+
+@pytest.fixture(scope="module")
+def options_no_env_uses():
+    import aws_cdk as cdk
+    from aws_cdk import aws_ec2 as ec2
+
+    from threetier.spec import load_spec
+
+    storage = load_spec("default").storage
+    stack = cdk.Stack(cdk.App(), "Options", env=cdk.Environment(region="ap-northeast-1"))
+    vpc = ec2.Vpc(stack, "Vpc", nat_gateways=0, availability_zones=["ap-northeast-1a"])
+    common = dict(
+        vpc=vpc,
+        subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+        web_security_group=ec2.SecurityGroup(stack, "Web", vpc=vpc),
+    )
+    kept = SharedStorage(
+        stack,
+        "Kept",
+        storage=storage.model_copy(
+            update={"media_backend": "s3", "efs": False, "media_versioning": True}
+        ),
+        retain_data=True,
+        **common,
+    )
+    nothing = SharedStorage(
+        stack,
+        "Nothing",
+        storage=storage.model_copy(update={"media_backend": "filesystem", "efs": False}),
+        retain_data=False,
+        **common,
+    )
+    return Template.from_stack(stack), kept, nothing
+
+
+def test_retained_s3_media_is_versioned_and_never_emptied(options_no_env_uses):
+    template, kept, _ = options_no_env_uses
+    assert kept.media_bucket is not None
+    template.has_resource(
+        "AWS::S3::Bucket",
+        {
+            "DeletionPolicy": "Retain",
+            "Properties": Match.object_like({"VersioningConfiguration": {"Status": "Enabled"}}),
+        },
+    )
+    template.resource_count_is("Custom::S3AutoDeleteObjects", 0)
+
+
+def test_no_efs_means_no_file_system_and_no_mount_lines(options_no_env_uses):
+    template, kept, nothing = options_no_env_uses
+    assert nothing.mount_commands(mount_point=DEFAULT_MEDIA_ROOT) == []
+    assert nothing.media_bucket is None and nothing.file_system is None
+    assert kept.mount_commands(mount_point=DEFAULT_MEDIA_ROOT) == []
+    template.resource_count_is("AWS::EFS::FileSystem", 0)
+    template.resource_count_is("AWS::S3::Bucket", 1)  # the kept one only

@@ -6,21 +6,10 @@ import json
 
 import pytest
 from aws_cdk.assertions import Match
+from aws_helpers import user_data
 
 from threetier.aws.app_bundle import EXCLUDES
 from threetier.aws.user_data import BootSettings, app_environment, boot_script, nginx_config
-
-
-def user_data(raw: dict) -> str:
-    """The launch template's user data with tokens shown as ${LogicalId...}."""
-    (template,) = [r for r in raw["Resources"].values() if r["Type"] == "AWS::EC2::LaunchTemplate"]
-    joined = template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]
-    if isinstance(joined, str):
-        return joined
-    return "".join(
-        part if isinstance(part, str) else f"${{{json.dumps(part)}}}"
-        for part in joined["Fn::Join"][1]
-    )
 
 
 def test_launch_template_requires_imdsv2_and_encrypts_ebs(synthesized):

@@ -10,7 +10,6 @@ from threetier.checks.cost import (
     cost_drivers,
     load_prices,
     render_cost_table,
-    still_billing_after_destroy,
 )
 from threetier.spec import load_spec
 
@@ -152,15 +151,3 @@ def test_rendered_table_ends_with_the_total(synthesized):
     console.print(render_cost_table(report.rows))
     text = console.export_text()
     assert "NAT gateway" in text and f"{report.total_usd:,.2f}" in text.splitlines()[-2]
-
-
-def test_prod_lists_what_still_bills_after_destroy(synthesized):
-    leftovers = still_billing_after_destroy(synthesized("prod").templates)
-    kinds = {item.what for item in leftovers}
-    assert {"AWS::RDS::DBInstance", "AWS::S3::Bucket"} <= kinds
-    assert any("snapshot" in item.why for item in leftovers)
-
-
-def test_throwaway_default_leaves_no_bucket_behind(synthesized):
-    leftovers = still_billing_after_destroy(synthesized("default").templates)
-    assert not [item for item in leftovers if item.what == "AWS::S3::Bucket"]
