@@ -19,6 +19,21 @@ UNNAMEABLE = {
 }
 
 
+def master_secret(template) -> str:
+    """The RDS master secret, as policies name it (its target attachment)."""
+    (attachment,) = logical_ids(template, "AWS::SecretsManager::SecretTargetAttachment")
+    return attachment
+
+
+def app_user_secret(template) -> str:
+    (secret,) = logical_ids(
+        template,
+        "AWS::SecretsManager::Secret",
+        {"Description": Match.string_like_regexp("app role uda_app")},
+    )
+    return secret
+
+
 def test_developers_and_directors_groups_with_customer_managed_policies(synthesized):
     template = synthesized("prod").template()
     template.resource_count_is("AWS::IAM::ManagedPolicy", 2)
@@ -83,10 +98,11 @@ def test_instance_role_is_scoped_to_the_apps_resources(synthesized):
     assert [s for s in statements if "*" in as_list(s["Resource"])] == []
     by_sid = {s.get("Sid"): s for s in statements}
     secrets = {json.dumps(r) for r in by_sid["ReadSecrets"]["Resource"]}
+    # The instance runs the migration step at boot (as master), so it reads the master
+    # secret too; gunicorn gets only the app role's (test_web_tier, test_boot).
     assert secrets == {
-        json.dumps(
-            {"Ref": logical_ids(template, "AWS::SecretsManager::SecretTargetAttachment")[0]}
-        ),
+        json.dumps({"Ref": master_secret(template)}),
+        json.dumps({"Ref": app_user_secret(template)}),
         json.dumps(
             {
                 "Ref": logical_ids(
@@ -138,3 +154,49 @@ def test_task_roles_name_every_resource_that_can_be_named(synthesized, env):
         for action in as_list(s["Action"])
     }
     assert wildcards <= UNNAMEABLE, wildcards - UNNAMEABLE
+
+
+def ecs_roles(raw: dict) -> dict[str, list[dict]]:
+    """{role logical id: its statements} for every role ECS tasks assume."""
+    return {
+        lid: role_statements(raw, lid)
+        for lid, r in raw["Resources"].items()
+        if r["Type"] == "AWS::IAM::Role"
+        and "ecs-tasks.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
+    }
+
+
+def task_definition_roles(raw: dict, container: str) -> set[str]:
+    """The task and execution roles of the task definition holding `container`."""
+    (definition,) = [
+        r["Properties"]
+        for r in raw["Resources"].values()
+        if r["Type"] == "AWS::ECS::TaskDefinition"
+        and any(c["Name"] == container for c in r["Properties"]["ContainerDefinitions"])
+    ]
+    return {definition[key]["Fn::GetAtt"][0] for key in ("TaskRoleArn", "ExecutionRoleArn")}
+
+
+def readable_secrets(statements: list[dict]) -> set[str]:
+    return {
+        json.dumps(resource)
+        for s in statements
+        if any(a.startswith("secretsmanager:Get") for a in as_list(s["Action"]))
+        for resource in as_list(s["Resource"])
+    }
+
+
+def test_no_web_task_role_can_read_the_master_secret_only_the_migration_task(synthesized):
+    built = synthesized("fargate")
+    raw, template = built.raw(), built.template()
+    roles = ecs_roles(raw)
+    master = json.dumps({"Ref": master_secret(template)})
+    app_user = json.dumps({"Ref": app_user_secret(template)})
+    web_roles = task_definition_roles(raw, "web")
+    migrate_roles = task_definition_roles(raw, "migrate")
+    assert web_roles.isdisjoint(migrate_roles) and web_roles | migrate_roles == set(roles)
+    for role in web_roles:
+        assert master not in readable_secrets(roles[role]), role
+        assert master_secret(template) not in json.dumps(roles[role]), role
+    assert any(app_user in readable_secrets(roles[role]) for role in web_roles)
+    assert any(master in readable_secrets(roles[role]) for role in migrate_roles)

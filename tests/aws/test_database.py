@@ -63,7 +63,7 @@ def test_parameter_group_per_environment_forces_tls(synthesized):
     )
 
 
-@pytest.mark.parametrize("env", ["default", "prod", "domain", "created-zone"])
+@pytest.mark.parametrize("env", ["default", "prod", "fargate", "domain", "created-zone"])
 def test_no_plain_text_password_in_any_template(synthesized, env):
     for name, raw in synthesized(env).templates.items():
         assert list(plain_text_passwords(raw)) == [], name
@@ -89,3 +89,25 @@ def test_master_password_is_generated_by_secrets_manager(synthesized):
     assert not template.find_resources(
         "AWS::SecretsManager::Secret", {"Properties": {"SecretString": Match.any_value()}}
     )
+
+
+@pytest.mark.parametrize("env", ["default", "prod", "fargate"])
+def test_app_role_has_its_own_generated_secret(synthesized, env):
+    built = synthesized(env)
+    template = built.template()
+    app_user = built.spec.database.app_username
+    assert app_user != built.spec.database.master_username
+    template.has_resource_properties(
+        "AWS::SecretsManager::Secret",
+        {
+            "Description": Match.string_like_regexp(f"app role {app_user}"),
+            "GenerateSecretString": {
+                "GenerateStringKey": "password",
+                "SecretStringTemplate": f'{{"username":"{app_user}"}}',
+                "ExcludePunctuation": True,
+                "PasswordLength": 40,
+            },
+        },
+    )
+    # Only the master's secret is attached to the instance: RDS never sees the app role.
+    template.resource_count_is("AWS::SecretsManager::SecretTargetAttachment", 1)

@@ -39,6 +39,8 @@ CONTRACT = {
     "THREETIER_STATIC_ROOT",
 }
 SECRETS = {"THREETIER_SECRET_KEY", "THREETIER_DB_USER", "THREETIER_DB_PASSWORD"}
+# The migration task only: it ensures the app role as master before migrating as the app role.
+MASTER_SECRETS = {"THREETIER_DB_MASTER_USER", "THREETIER_DB_MASTER_PASSWORD"}
 
 
 def containers(template) -> dict[str, tuple[dict, dict]]:
@@ -151,20 +153,51 @@ def test_migrations_are_a_one_off_task_named_in_the_outputs(synthesized):
     )
     assert outputs["MigrationAssignPublicIp"]["Value"] == "DISABLED"
     _, container = containers(template)["migrate"]
-    assert {s["Name"] for s in container["Secrets"]} == SECRETS
+    assert {s["Name"] for s in container["Secrets"]} == SECRETS | MASTER_SECRETS
 
 
 def test_containers_get_the_webapp_contract_and_secrets_only_from_secrets_manager(synthesized):
     found = containers(synthesized("fargate").template())
     assert set(found) == {"web", "migrate"}
-    for _, container in found.values():
+    for name, (_, container) in found.items():
         environment = {e["Name"]: e["Value"] for e in container["Environment"]}
         assert CONTRACT <= environment.keys()
         assert environment["DJANGO_SETTINGS_MODULE"] == "threetier.webapp.settings.production"
         assert environment["PORT"] == "8000"
         assert environment["THREETIER_DB_SSLMODE"] == "require"
-        assert {s["Name"] for s in container["Secrets"]} == SECRETS
-        assert not SECRETS & environment.keys(), "a secret is never a plain environment variable"
+        expected = SECRETS | (MASTER_SECRETS if name == "migrate" else set())
+        assert {s["Name"] for s in container["Secrets"]} == expected
+        assert not expected & environment.keys(), "a secret is never a plain environment variable"
+
+
+def secret_sources(container: dict) -> dict[str, str]:
+    """{variable: logical id of the secret (or RDS attachment) it is read from}."""
+    return {
+        s["Name"]: s["ValueFrom"]["Fn::Join"][1][0]["Ref"]
+        for s in container["Secrets"]
+        if "Fn::Join" in s["ValueFrom"]
+    }
+
+
+def test_web_tasks_log_in_as_the_app_role_and_only_migrations_see_the_master(synthesized):
+    template = synthesized("fargate").template()
+    (attachment,) = logical_ids(template, "AWS::SecretsManager::SecretTargetAttachment")
+    (app_user,) = logical_ids(
+        template,
+        "AWS::SecretsManager::Secret",
+        {"Description": Match.string_like_regexp("app role uda_app")},
+    )
+    found = containers(template)
+    web = secret_sources(found["web"][1])
+    migrate = secret_sources(found["migrate"][1])
+    assert web == {"THREETIER_DB_USER": app_user, "THREETIER_DB_PASSWORD": app_user}
+    assert attachment not in json.dumps(found["web"][1])
+    assert migrate == {
+        **web,
+        "THREETIER_DB_MASTER_USER": attachment,
+        "THREETIER_DB_MASTER_PASSWORD": attachment,
+    }
+    assert found["migrate"][1]["Command"] == ["python", "-m", "threetier.aws.boot", "migrate"]
 
 
 def test_web_task_definition_outlives_its_replacement(synthesized):

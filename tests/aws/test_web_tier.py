@@ -6,7 +6,7 @@ import json
 
 import pytest
 from aws_cdk.assertions import Match
-from aws_helpers import user_data
+from aws_helpers import logical_ids, user_data
 
 from threetier.aws.app_bundle import EXCLUDES
 from threetier.aws.user_data import BootSettings, app_environment, boot_script, nginx_config
@@ -92,6 +92,28 @@ def test_user_data_fetches_secrets_and_never_holds_one(synthesized):
     assert "SecretString" not in script
 
 
+def test_gunicorn_gets_the_app_roles_secret_and_only_migrate_the_masters(synthesized):
+    built = synthesized("domain")
+    template = built.template()
+    (attachment,) = logical_ids(template, "AWS::SecretsManager::SecretTargetAttachment")
+    (app_user,) = logical_ids(
+        template,
+        "AWS::SecretsManager::Secret",
+        {"Description": Match.string_like_regexp("app role uda_app")},
+    )
+    script = user_data(built.raw())
+    master_ref, app_user_ref = json.dumps({"Ref": attachment}), json.dumps({"Ref": app_user})
+    # `boot secrets` writes gunicorn's password file from the app role's secret...
+    start = script.index("python -m threetier.aws.boot secrets")
+    secrets_step = script[start : script.index("--app-user", start)]
+    assert f"--db-secret-arn '${{{app_user_ref}}}'" in secrets_step
+    assert master_ref not in secrets_step
+    # ...and the master secret's ARN appears once: for the migration step.
+    (migrate_line,) = [line for line in script.splitlines() if "boot migrate" in line]
+    assert f"--master-secret-arn '${{{master_ref}}}'" in migrate_line
+    assert script.count(master_ref) == 1
+
+
 def test_user_data_sets_the_webapp_contract(synthesized):
     script = user_data(synthesized("domain").raw())
     for key in (
@@ -134,6 +156,7 @@ def settings(**overrides) -> BootSettings:
         db_name="uda_psql_db",
         db_secret_arn="arn:db",
         app_secret_arn="arn:app",
+        master_secret_arn="arn:master",
         allowed_hosts=["alb.example"],
         csrf_trusted_origins=["http://alb.example"],
         secure_cookies=False,

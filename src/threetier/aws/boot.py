@@ -1,14 +1,19 @@
 """What a web server runs at boot, from its user data: `python -m threetier.aws.boot COMMAND`.
 
-- `secrets`: read the database credentials and the Django secret key from Secrets
-  Manager and write them to root-only files (never into the user data, a log or the
-  template): the password to THREETIER_DB_PASSWORD_FILE (0600, owned by the app user),
-  the rest to an EnvironmentFile for systemd (0600, root).
-- `migrate`: run `python -m threetier.webapp migrate` once per deploy. Every new instance
-  calls it, but each first takes the same PostgreSQL advisory lock, so they run one after
-  another and all but the first find nothing to do: migrations never race. (A custom
-  resource or SSM Run Command would also work, but needs a Lambda in the VPC or an extra
-  orchestration step; the lock needs only the database the app already talks to.)
+- `secrets`: read the app role's database credentials and the Django secret key from
+  Secrets Manager and write them to root-only files (never into the user data, a log or
+  the template): the password to THREETIER_DB_PASSWORD_FILE (0600, owned by the app user),
+  the rest to an EnvironmentFile for systemd (0600, root). gunicorn gets nothing else.
+- `migrate`: once per deploy, as the master role: ensure the app role and its grants
+  (threetier.dbroles), then run `python -m threetier.webapp migrate` AS THE APP ROLE, so
+  the tables belong to it. Every new instance calls it, but each first takes the same
+  PostgreSQL advisory lock, so they run one after another and all but the first find
+  nothing to do: migrations never race. (A custom resource or SSM Run Command would also
+  work, but needs a Lambda in the VPC or an extra orchestration step; the lock needs only
+  the database the app already talks to.) The master credentials come from Secrets
+  Manager straight into this process (EC2: `--master-secret-arn`), or from the migration
+  task's environment (Fargate: THREETIER_DB_MASTER_USER/_PASSWORD); they are never
+  written to disk and never reach the `migrate` child process.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ import pwd
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+MASTER_USER_ENV = "THREETIER_DB_MASTER_USER"
+MASTER_PASSWORD_ENV = "THREETIER_DB_MASTER_PASSWORD"
 # A fixed key every instance agrees on: "3tier" in ASCII.
 MIGRATION_LOCK_KEY = 0x3374696572
 LOCK_WAIT_SECONDS = 900
@@ -67,19 +74,52 @@ def migrate_with_lock(
     connect: Callable[[], object],
     run: Callable[[Sequence[str]], int],
     command: Sequence[str],
+    prepare: Callable[[object], None] | None = None,
 ) -> int:
-    """Run `command` while holding the migration advisory lock; returns its exit code."""
+    """Run `prepare(conn)` then `command` while holding the migration advisory lock;
+    returns the command's exit code."""
     with connect() as conn:  # type: ignore[attr-defined]
         # A stuck peer must not block this boot forever.
         conn.execute(f"SET statement_timeout = '{LOCK_WAIT_SECONDS}s'")
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
         try:
+            if prepare is not None:
+                prepare(conn)
             return run(command)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
 
 
-def _connect_from_environment():
+def app_credentials(environ: Mapping[str, str]) -> tuple[str, str]:
+    """The app role's user and password, as the webapp reads them (password or password file)."""
+    password = environ.get("THREETIER_DB_PASSWORD")
+    if not password:
+        password = Path(environ["THREETIER_DB_PASSWORD_FILE"]).read_text()
+    return environ["THREETIER_DB_USER"], password.strip()
+
+
+def master_credentials(
+    environ: Mapping[str, str], *, secret_arn: str | None, get_secret: Callable[[str], str]
+) -> tuple[str, str]:
+    """The master role's user and password: from Secrets Manager when an ARN is given
+    (EC2), else from the task's environment (Fargate)."""
+    if secret_arn:
+        secret = json.loads(get_secret(secret_arn))
+        return secret["username"], secret["password"]
+    try:
+        return environ[MASTER_USER_ENV], environ[MASTER_PASSWORD_ENV]
+    except KeyError as missing:
+        raise SystemExit(
+            f"threetier boot: no master credentials: pass --master-secret-arn or set {missing}"
+        ) from None
+
+
+def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """`migrate` runs as the app role: the master's credentials stay in this process."""
+    return {k: v for k, v in environ.items() if k not in (MASTER_USER_ENV, MASTER_PASSWORD_ENV)}
+
+
+def _connect_as(user: str, password: str):
     import psycopg
 
     last_error: Exception | None = None
@@ -89,9 +129,10 @@ def _connect_from_environment():
                 host=os.environ["THREETIER_DB_HOST"],
                 port=int(os.environ.get("THREETIER_DB_PORT", "5432")),
                 dbname=os.environ["THREETIER_DB_NAME"],
-                user=os.environ["THREETIER_DB_USER"],
-                password=Path(os.environ["THREETIER_DB_PASSWORD_FILE"]).read_text().strip(),
-                sslmode="require",
+                user=user,
+                password=password,
+                # The stacks set THREETIER_DB_SSLMODE=require (RDS forces TLS as well).
+                sslmode=os.environ.get("THREETIER_DB_SSLMODE") or "require",
                 connect_timeout=10,
                 autocommit=True,
             )
@@ -120,8 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     secrets.add_argument("--password-file", type=Path, required=True)
     secrets.add_argument("--secret-env-file", type=Path, required=True)
     secrets.add_argument("--app-user", default=None)
-    commands.add_parser(
-        "migrate", help="migrate under the advisory lock (env from the EnvironmentFiles)"
+    migrate = commands.add_parser(
+        "migrate",
+        help="ensure the app role as master, then migrate as app, under the advisory lock",
+    )
+    migrate.add_argument("--region", default=None)
+    migrate.add_argument(
+        "--master-secret-arn", default=None, help=f"else ${MASTER_USER_ENV}/${MASTER_PASSWORD_ENV}"
     )
     args = parser.parse_args(argv)
 
@@ -135,9 +181,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             app_user=args.app_user,
         )
         return 0
+    from threetier import dbroles
+
+    master_user, master_password = master_credentials(
+        os.environ,
+        secret_arn=args.master_secret_arn,
+        get_secret=lambda arn: _secrets_manager_reader(args.region)(arn),
+    )
+    app_user, app_password = app_credentials(os.environ)
+    child_env = child_environment(os.environ)
     return migrate_with_lock(
-        connect=_connect_from_environment,
-        run=lambda command: subprocess.run(command, check=False).returncode,
+        connect=lambda: _connect_as(master_user, master_password),
+        prepare=lambda conn: dbroles.ensure_app_access(
+            conn, database=os.environ["THREETIER_DB_NAME"], app_user=app_user,
+            app_password=app_password,
+        ),
+        run=lambda command: subprocess.run(command, check=False, env=child_env).returncode,
         command=[sys.executable, "-m", "threetier.webapp", "migrate", "--noinput"],
     )
 

@@ -39,8 +39,10 @@ class BootSettings:
     db_host: str
     db_port: str
     db_name: str
-    db_secret_arn: str
-    app_secret_arn: str
+    db_secret_arn: str  # the app role's credentials: all gunicorn gets
+    app_secret_arn: str  # the Django secret key
+    # The master's credentials: read by the migration step only, never written to disk.
+    master_secret_arn: str
     allowed_hosts: Sequence[str]
     csrf_trusted_origins: Sequence[str]
     secure_cookies: bool
@@ -182,6 +184,7 @@ def boot_commands(settings: BootSettings) -> str:
     env_lines = "\n".join(f"{key}={value}" for key, value in app_environment(settings).items())
     extra = "\n".join(settings.extra_commands)
     python = f"{APP_DIR}/venv/bin/python"
+    migrate_args = f" --region {settings.region} --master-secret-arn '{settings.master_secret_arn}'"
     return f"""set -euo pipefail
 exec >>{BOOT_LOG} 2>&1
 echo "threetier boot: start $(date -Is)"
@@ -220,7 +223,8 @@ chown -R {APP_USER}:{APP_USER} {settings.media_root} {STATIC_ROOT}
 
 set -a; . {APP_ENV_FILE}; . {SECRET_ENV_FILE}; set +a
 # Once per deploy: every instance waits for the same advisory lock, so they never race.
-{python} -m threetier.aws.boot migrate
+# As master: ensure the app role and its grants; then migrate as the app role.
+{python} -m threetier.aws.boot migrate{migrate_args}
 {python} -m threetier.webapp collectstatic --noinput
 
 cat >/etc/systemd/system/threetier-gunicorn.service <<'THREETIER_UNIT'

@@ -12,13 +12,11 @@ Roles, as on RDS:
                                            app's migrations create tables it owns, and it
                                            can touch nothing outside that database.
 Passwords are sent to the server as SCRAM verifiers, so no plain text reaches a log.
+The role SQL lives in threetier.dbroles, shared with the AWS migration step.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import os
 import pwd
 import shutil
@@ -27,6 +25,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from threetier import dbroles
+from threetier.dbroles import scram_verifier  # noqa: F401 - replication.py and tests use it from here
 from threetier.errors import ThreetierError
 from threetier.local.services import Probe, Service
 
@@ -326,17 +326,6 @@ def node_service(node: PgNode, *, bin_dir: Path, os_user: str | None, priority: 
 # --- SQL ------------------------------------------------------------------------------
 
 
-def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int = 4096) -> str:
-    """The SCRAM-SHA-256 verifier PostgreSQL stores, computed here so the server never sees the password."""
-    salt = salt if salt is not None else os.urandom(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-    b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
-    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
-
-
 def connect(port: int, *, user: str, password: str, dbname: str = "postgres", timeout: float = 3):
     import psycopg  # noqa: PLC0415 - keeps `threetier --help` fast
 
@@ -358,20 +347,13 @@ def sql_ready(port: int, *, user: str, password: str, dbname: str = "postgres") 
 def bootstrap_database(
     port: int, *, master: str, master_password: str, database: str, app_user: str, app_password: str
 ) -> None:
-    """Create the database and the app role (idempotent); re-assert the role's limits every time."""
-    from psycopg import sql  # noqa: PLC0415
+    """Create the database and the app role (idempotent); re-assert the role's limits every time.
 
-    verifier = sql.Literal(scram_verifier(app_password))
-    limits = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS")
-    app, db, owner = sql.Identifier(app_user), sql.Identifier(database), sql.Identifier(master)
+    The SQL is threetier.dbroles', shared with the AWS migration step.
+    """
     with connect(port, user=master, password=master_password) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (app_user,)).fetchone()
-        verb = sql.SQL("ALTER ROLE") if exists else sql.SQL("CREATE ROLE")
-        conn.execute(sql.SQL("{} {} WITH {} PASSWORD {}").format(verb, app, limits, verifier))
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(db, owner))
-        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
-        conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(db, app))
-        conn.execute("REVOKE CONNECT ON DATABASE postgres FROM PUBLIC")
+        dbroles.ensure_app_role(conn, app_user=app_user, app_password=app_password)
+        dbroles.ensure_database(conn, database=database, owner=master)
+        dbroles.restrict_connections(conn, database=database, app_user=app_user)
     with connect(port, user=master, password=master_password, dbname=database) as conn:
-        conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(app))
+        dbroles.give_public_schema(conn, database=database, app_user=app_user)

@@ -38,6 +38,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from threetier import spec as model
+from threetier.aws.boot import MASTER_PASSWORD_ENV, MASTER_USER_ENV
 from threetier.aws.constructs.iam import AppAccessPolicy
 from threetier.aws.constructs.storage import SharedStorage
 from threetier.aws.nag import logical_id, suppress
@@ -46,7 +47,8 @@ from threetier.paths import project_root
 
 WEB_CONTAINER = "web"
 MIGRATE_CONTAINER = "migrate"
-MIGRATE_COMMAND = ["python", "-m", "threetier.webapp", "migrate", "--noinput"]
+# As master: ensure the app role and its grants; then `migrate` as the app role (boot.py).
+MIGRATE_COMMAND = ["python", "-m", "threetier.aws.boot", "migrate"]
 SETTINGS_MODULE = "threetier.webapp.settings.production"
 # Paths inside the image (Dockerfile): the app user owns both.
 CONTAINER_MEDIA_ROOT = "/srv/threetier/media"
@@ -138,8 +140,14 @@ class FargateWebTier(Construct):
     >>> fargate = FargateWebTier(stack, "Fargate", web=spec.web, vpc=network.vpc,
     ...     subnets=network.selection("private"), security_group=security.web_sg,
     ...     target_group=lb.target_group, log_group=logs, app=AppSettings(...),
-    ...     db_secret=database.secret, app_secret=secrets.django_secret_key, storage=storage,
+    ...     db_secret=database.app_user_secret, master_secret=database.secret,
+    ...     app_secret=secrets.django_secret_key, storage=storage,
     ...     revision=image_revision(stack), hold=service_hold(stack))
+
+    Secrets: the web tasks get the app role's credentials (`db_secret`) and the Django key,
+    nothing else; only the migration task also gets the master's (`master_secret`), and
+    each task definition has its own execution role, so only the migration task's can
+    read the master secret.
     """
 
     def __init__(
@@ -155,6 +163,7 @@ class FargateWebTier(Construct):
         log_group: logs.ILogGroup,
         app: AppSettings,
         db_secret: secretsmanager.ISecret,
+        master_secret: secretsmanager.ISecret,
         app_secret: secretsmanager.ISecret,
         storage: SharedStorage | None = None,
         revision: str | None = None,
@@ -178,6 +187,11 @@ class FargateWebTier(Construct):
             "THREETIER_SECRET_KEY": ecs.Secret.from_secrets_manager(app_secret),
             "THREETIER_DB_USER": ecs.Secret.from_secrets_manager(db_secret, "username"),
             "THREETIER_DB_PASSWORD": ecs.Secret.from_secrets_manager(db_secret, "password"),
+        }
+        migration_secrets = {
+            **secrets,
+            MASTER_USER_ENV: ecs.Secret.from_secrets_manager(master_secret, "username"),
+            MASTER_PASSWORD_ENV: ecs.Secret.from_secrets_manager(master_secret, "password"),
         }
         platform = ecs.RuntimePlatform(
             cpu_architecture=ecs.CpuArchitecture.X86_64,
@@ -286,7 +300,7 @@ class FargateWebTier(Construct):
             image=new_image,
             command=MIGRATE_COMMAND,
             environment=environment,
-            secrets=secrets,
+            secrets=migration_secrets,
             logging=ecs.LogDrivers.aws_logs(stream_prefix=MIGRATE_CONTAINER, log_group=log_group),
         )
         self.subnet_ids = _selected(vpc, subnets).subnet_ids

@@ -7,6 +7,8 @@ is throwaway, a final SNAPSHOT when spec.environment.retain_data).
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
@@ -21,7 +23,12 @@ from threetier.aws.retention import log_retention
 
 
 class Database(Construct):
-    """`instance` (RDS PostgreSQL) and `secret` (its generated master credentials).
+    """`instance` (RDS PostgreSQL), `secret` (its generated master credentials) and
+    `app_user_secret` (the app role's, `{"username": database.app_username, "password": ...}`).
+
+    The master secret is for the once-per-deploy migration step only, which creates the
+    app role from `app_user_secret` (threetier.dbroles); the web servers/tasks log in as
+    the app role. RDS knows nothing of that role: the template only generates its password.
 
     >>> database = Database(stack, "Database", database=spec.database, env_name="default",
     ...                     vpc=network.vpc, subnets=network.selection("isolated"),
@@ -110,12 +117,34 @@ class Database(Construct):
         self.secret.apply_removal_policy(
             RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY
         )
+        self.app_user_secret = secretsmanager.Secret(
+            self,
+            "AppUserSecret",
+            description=f"threetier {env_name}: PostgreSQL login of the app role "
+            f"{database.app_username} (not the master)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps(
+                    {"username": database.app_username}, separators=(",", ":")
+                ),
+                generate_string_key="password",
+                # Alphanumeric: safe in a password file, an env var and a libpq conninfo.
+                password_length=40,
+                exclude_punctuation=True,
+            ),
+            removal_policy=RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY,
+        )
 
         suppress(
             self.instance,
             "AwsSolutions-RDS11",
             "5432 is PostgreSQL's port, as in the seeds and the local twin; the database is "
             "reachable only from the web servers' security group, so a non-default port adds nothing.",
+        )
+        suppress(
+            self.app_user_secret,
+            "AwsSolutions-SMG4",
+            "Known gap: the migration step sets the app role's password from this secret once "
+            "per deploy; a rotation would also need a deploy (instance refresh / new tasks).",
         )
         suppress(
             self.instance,

@@ -205,8 +205,9 @@ class SystemStack(Stack):
                 region=self.region,
                 bundle_url=bundle.s3_object_url,
                 app_port=spec.web.app_port,
-                db_secret_arn=self.database.secret.secret_arn,
+                db_secret_arn=self.database.app_user_secret.secret_arn,
                 app_secret_arn=self.secrets.django_secret_key.secret_arn,
+                master_secret_arn=self.database.secret.secret_arn,
                 media_root=DEFAULT_MEDIA_ROOT,
                 health_path=spec.load_balancer.health_check.path,
                 # EFS at the media path, in /etc/fstab: mounted at boot and after every reboot.
@@ -218,12 +219,18 @@ class SystemStack(Stack):
         web.asg.attach_to_application_target_group(self.load_balancer.target_group)
         bundle.grant_read(web.role)
         # The instance role: this app's secrets, bucket, file system and log group, by ARN.
+        # It reads the master secret too: the instance itself runs the migration step at
+        # boot (as root, straight into memory); gunicorn only ever gets the app role's.
         self.web_access = AppAccessPolicy(
             self,
             "WebAccess",
             role=web.role,
             storage=self.storage,
-            secrets=[self.database.secret, self.secrets.django_secret_key],
+            secrets=[
+                self.database.secret,
+                self.database.app_user_secret,
+                self.secrets.django_secret_key,
+            ],
             log_groups=[self.app_logs],
         )
         return web
@@ -240,7 +247,8 @@ class SystemStack(Stack):
             target_group=self.load_balancer.target_group,
             log_group=self.app_logs,
             app=AppSettings(**self._app_settings()),
-            db_secret=self.database.secret,
+            db_secret=self.database.app_user_secret,
+            master_secret=self.database.secret,
             app_secret=self.secrets.django_secret_key,
             storage=self.storage,
             revision=image_revision(self),
@@ -257,6 +265,7 @@ class SystemStack(Stack):
             self, "DatabaseEndpoint", value=self.database.instance.db_instance_endpoint_address
         )
         CfnOutput(self, "DatabaseSecretArn", value=self.database.secret.secret_arn)
+        CfnOutput(self, "AppDatabaseSecretArn", value=self.database.app_user_secret.secret_arn)
         CfnOutput(self, "AppLogGroup", value=self.app_logs.log_group_name)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
         CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
