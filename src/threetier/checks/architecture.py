@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from threetier.checks.findings import Finding
+from threetier.checks.template_text import flatten
 
 WORLD = {"0.0.0.0/0", "::/0"}
 SSH_PORT = 22
@@ -79,7 +80,7 @@ def check_template(name: str, template: dict[str, Any]) -> list[Finding]:
         if props.get("StorageEncrypted") not in (True, "true"):
             problem("db-encrypted", logical_id, "the database's storage is not encrypted")
         password = props.get("MasterUserPassword")
-        if password is not None and _DYNAMIC_SECRET not in _flatten(password):
+        if password is not None and _DYNAMIC_SECRET not in flatten(password):
             problem(
                 "db-password", logical_id, "MasterUserPassword is not a Secrets Manager reference"
             )
@@ -181,10 +182,3 @@ def _of_type(resources: dict[str, Any], type_name: str) -> Iterator[tuple[str, d
         if resource.get("Type") == type_name:
             yield logical_id, resource.get("Properties", {}) or {}
 
-
-def _flatten(value: Any) -> str:
-    if isinstance(value, dict):
-        return "".join(_flatten(v) for v in value.values())
-    if isinstance(value, list):
-        return "".join(_flatten(v) for v in value)
-    return str(value)

@@ -25,6 +25,7 @@ from rich.table import Table
 from threetier.aws.naming import EDGE_REGION
 from threetier.errors import ThreetierError
 from threetier.spec import Spec
+from threetier.checks.template_text import flatten
 
 PRICES_FILE = "prices.toml"
 RETAINING_POLICIES = {"Retain", "Snapshot", "RetainExceptOnCreate"}
@@ -492,7 +493,7 @@ def still_billing_after_destroy(templates: Mapping[str, dict]) -> list[Leftover]
         # A stack that creates the RDS log group itself (named, before the instance) deletes it.
         rds_log_group_in_stack = any(
             r.get("Type") == "AWS::Logs::LogGroup"
-            and "/aws/rds/instance/" in _flatten(r.get("Properties", {}).get("LogGroupName", ""))
+            and "/aws/rds/instance/" in flatten(r.get("Properties", {}).get("LogGroupName", ""))
             for r in template.get("Resources", {}).values()
         )
         for logical_id, resource in template.get("Resources", {}).items():
@@ -518,14 +519,6 @@ def still_billing_after_destroy(templates: Mapping[str, dict]) -> list[Leftover]
                 )
     return leftovers
 
-
-def _flatten(value: Any) -> str:
-    """Every string inside a template value (to search an Fn::Join)."""
-    if isinstance(value, dict):
-        return "".join(_flatten(v) for v in value.values())
-    if isinstance(value, list):
-        return "".join(_flatten(v) for v in value)
-    return str(value)
 
 
 def _leftover_reason(type_name: str, policy: str) -> str:
