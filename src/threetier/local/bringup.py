@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from threetier.errors import ThreetierError
-from threetier.local import dbstart, postgres, preflight, teardown
+from threetier.local import dbstart, osusers, postgres, preflight, teardown, webuser
 from threetier.local.caddy import render_caddyfile
 from threetier.local.envlock import exclusive
 from threetier.local.ports import check_ports_free
+from threetier.local.postgres import chown_to
 from threetier.local.probes import http_status, wait_until
 from threetier.local.programs import FAILED_STATES
 from threetier.local.secrets import (
@@ -62,13 +63,7 @@ def _up(twin: Twin, progress: Progress) -> UpResult:
     bin_dir = twin._checked_bin_dir = twin._pg_bin_dir(check=True)
     caddy = twin._caddy_executable(check=True)
     preflight.check_webapp_importable()
-    layout.prepare()
-    os_user = postgres.database_os_user()
-    postgres.check_traversable(layout.root, os_user)
-    for name in (DB_MASTER_PASSWORD, DB_APP_PASSWORD, DJANGO_SECRET_KEY):
-        ensure_secret(layout.secrets, name)
-    if twin.spec.database.multi_az:
-        ensure_secret(layout.secrets, DB_REPLICATION_PASSWORD)
+    os_user = _prepare_state_dir(twin, progress)
 
     services = twin.services(pg_bin_dir=bin_dir, caddy=caddy)
     conf = render_supervisord_conf(services, layout, identifier=f"threetier-{env_name}")
@@ -132,6 +127,28 @@ def _up(twin: Twin, progress: Progress) -> UpResult:
     return UpResult(twin.url, twin.ca_cert_path, started, twin.clock.now() - began)
 
 
+def _prepare_state_dir(twin: Twin, progress: Progress) -> str | None:
+    """The directory tree and the secrets, each readable by exactly who needs it: as root,
+    PostgreSQL's user owns its nodes, the web user two secrets and media/ static/.
+    Returns PostgreSQL's OS user."""
+    layout = twin.layout
+    web_user = webuser.ensure_web_user(twin._web_user)
+    web_gid = osusers.owner_ids(web_user)[1] if web_user else None
+    layout.prepare(secrets_gid=web_gid)
+    os_user = postgres.database_os_user()
+    postgres.check_traversable(layout.root, os_user)
+    postgres.check_traversable(layout.root, web_user, who="the web instances' gunicorn")
+    for name in (DB_MASTER_PASSWORD, DB_APP_PASSWORD, DJANGO_SECRET_KEY):
+        ensure_secret(layout.secrets, name, reader_gid=web_gid if name in webuser.WEB_SECRETS else None)
+    if twin.spec.database.multi_az:
+        ensure_secret(layout.secrets, DB_REPLICATION_PASSWORD)
+    if web_user:
+        webuser.give_shared_dirs(layout, web_user)
+    elif warning := webuser.root_fallback_warning():
+        progress(warning)
+    return os_user
+
+
 def _prepare_webapp(twin: Twin, progress: Progress) -> None:
     """Migrations (and collectstatic when the code's static files changed) run once,
     before any instance starts, so instances never race each other to migrate."""
@@ -143,9 +160,9 @@ def _prepare_webapp(twin: Twin, progress: Progress) -> None:
         "applying database migrations (once, before the instances start)"
         + ("" if static_current else " and collecting static files")
     )
-    manage(commands, twin.manage_env(), log_dir=twin.layout.logs)
+    manage(commands, twin.manage_env(), log_dir=twin.layout.logs, user=twin._web_user, cwd=twin.layout.root)
     if not static_current:
-        mark_static_collected(twin.layout.static)
+        chown_to(mark_static_collected(twin.layout.static), twin._web_user)
 
 
 def _start_instances(twin: Twin, services: list[Service], started: list[str], progress: Progress) -> None:

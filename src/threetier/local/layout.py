@@ -6,9 +6,10 @@ One directory per environment, so two environments run side by side and
     <state>/
       .threetier-state        marker: only a directory holding it is ever purged
       supervisord.conf  Caddyfile
-      secrets/                0700; one file per secret, 0600
+      secrets/                0700 (0710 for the web user's group); one file per secret, 0600
+                              (the two the web instances read: 0640, that group's)
       postgres/<node>/data    owned by the database's OS user
-      media/ static/          shared by every instance (the EFS/S3 stand-in)
+      media/ static/          shared by every instance (the EFS/S3 stand-in); the web user's
       caddy/                  XDG dirs: Caddy's local CA and certificates
       logs/<component>.log
       run/                    supervisord and Caddy admin sockets, pid file
@@ -125,15 +126,21 @@ class Layout:
                     fix=f"set {STATE_DIR_VARIABLE} or local.state_dir to a shorter path",
                 )
 
-    def prepare(self) -> None:
-        """Create the directory tree (idempotent), after checking the socket paths fit."""
+    def prepare(self, *, secrets_gid: int | None = None) -> None:
+        """Create the directory tree (idempotent), after checking the socket paths fit.
+
+        `secrets_gid`: a group that may enter secrets/ (mode 0710) to read the files
+        given to it; the others stay readable by the owner only.
+        """
         self.check_socket_paths()
         self.root.mkdir(parents=True, exist_ok=True)
         self.marker.touch(exist_ok=True)
         for directory in (self.logs, self.run, self.media, self.static, self.caddy_home, self.postgres):
             directory.mkdir(exist_ok=True)
         self.secrets.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(self.secrets, 0o700)
+        if secrets_gid is not None:
+            os.chown(self.secrets, -1, secrets_gid)
+        os.chmod(self.secrets, 0o700 if secrets_gid is None else 0o710)
 
     def is_state_dir(self) -> bool:
         return self.marker.is_file()

@@ -28,6 +28,7 @@ from pathlib import Path
 from threetier import dbroles
 from threetier.dbroles import scram_verifier  # noqa: F401 - replication.py and tests use it from here
 from threetier.errors import ThreetierError
+from threetier.local import osusers
 from threetier.local.services import Probe, Service
 
 DB_OS_USER = "threetier-db"
@@ -94,44 +95,22 @@ def database_os_user() -> str | None:
     """
     if os.geteuid() != 0:
         return None
-    try:
-        pwd.getpwnam(DB_OS_USER)
-        return DB_OS_USER
-    except KeyError:
-        pass
-    result = subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", DB_OS_USER],
-        capture_output=True, text=True,
-    )
-    try:  # another twin may have created it at the same moment: that is fine too
-        pwd.getpwnam(DB_OS_USER)
-    except KeyError:
-        raise ThreetierError(
-            f"could not create the OS user {DB_OS_USER!r} that PostgreSQL runs as "
-            f"(PostgreSQL refuses to run as root): {result.stderr.strip() or result.returncode}",
-            fix=f"create it yourself: useradd --system --no-create-home --shell /usr/sbin/nologin {DB_OS_USER}",
-        ) from None
-    return DB_OS_USER
+    return osusers.ensure_system_user(DB_OS_USER, "that PostgreSQL runs as (PostgreSQL refuses to run as root)")
 
 
-def check_traversable(path: Path, user: str | None) -> None:
-    """Every parent of `path` must let `user` through, or PostgreSQL cannot reach its data."""
+def check_traversable(path: Path, user: str | None, *, who: str = "PostgreSQL") -> None:
+    """Every parent of `path` must let `user` through, or `who` (running as it) cannot
+    reach the state directory."""
     if user is None:
         return
-    uid = pwd.getpwnam(user).pw_uid
-    for parent in [path, *path.parents]:
-        if not parent.exists():
-            continue
-        mode = parent.stat()
-        if mode.st_uid == uid:
-            continue
-        if not mode.st_mode & stat.S_IXOTH:
-            raise ThreetierError(
-                f"PostgreSQL runs as the OS user {user!r} and cannot enter {parent} "
-                f"(mode {stat.filemode(mode.st_mode)}) on the way to the state directory {path}",
-                fix=f"chmod o+x {parent}, or set THREETIER_STATE_DIR (or local.state_dir) to a directory "
-                "others can traverse, e.g. under /var/tmp",
-            )
+    closed = osusers.closed_parent(path, user)
+    if closed is not None:
+        raise ThreetierError(
+            f"{who} runs as the OS user {user!r} and cannot enter {closed} "
+            f"(mode {stat.filemode(closed.stat().st_mode)}) on the way to the state directory {path}",
+            fix=f"chmod o+x {closed}, or set THREETIER_STATE_DIR (or local.state_dir) to a directory "
+            "others can traverse, e.g. under /var/tmp",
+        )
 
 
 def demote_kwargs(user: str | None) -> dict:

@@ -16,15 +16,21 @@ DB_REPLICATION_PASSWORD = "db-replication-password"  # multi-AZ: the standby's l
 DJANGO_SECRET_KEY = "django-secret-key"
 
 
-def ensure_secret(directory: Path, name: str, *, nbytes: int = 32) -> Path:
-    """Create `directory/name` with a fresh random value unless it exists; return its path."""
+def ensure_secret(directory: Path, name: str, *, nbytes: int = 32, reader_gid: int | None = None) -> Path:
+    """Create `directory/name` with a fresh random value unless it exists; return its path.
+
+    `reader_gid`: one group may read it too (mode 0640, group-owned), e.g. the web
+    instances' unprivileged user for the two secrets they need; otherwise 0600.
+    """
     path = directory / name
     if not path.exists():
         # O_EXCL + mode at creation: the value is never readable by anyone else, not even briefly.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(nbytes))
-    os.chmod(path, 0o600)
+    if reader_gid is not None:
+        os.chown(path, -1, reader_gid)
+    os.chmod(path, 0o600 if reader_gid is None else 0o640)
     return path
 
 

@@ -28,6 +28,7 @@ from threetier.local import (
     replication,
     teardown,
     watchdog,
+    webuser,
 )
 from threetier.local import status as twin_status  # `Twin.status` would shadow the name
 from threetier.local.bringup import UpResult
@@ -68,6 +69,7 @@ class Twin:
         self.clock = clock or Clock()
         self.supervisor = Supervisor(self.layout)
         self._db_user = postgres.DB_OS_USER if os.geteuid() == 0 else None
+        self._web_user = webuser.planned_web_user()  # None: the instances run as we do
         self._health_reader: TargetHealthReader | None = None  # created on first read, see status.py
         self._checked_bin_dir: Path | None = None  # set by `up` once resolved and checked
 
@@ -168,7 +170,7 @@ class Twin:
         settings = self.app_settings()
         azs = self.spec.instance_azs()
         web = [
-            instance_service(name, azs[i], port, i, settings)
+            instance_service(name, azs[i], port, i, settings, user=self._web_user)
             for i, (name, port) in enumerate(self.instance_ports().items())
         ]
         caddy = caddy or self._caddy_executable(check=False)

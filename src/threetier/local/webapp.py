@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from threetier.errors import ThreetierError
+from threetier.local.postgres import demote_kwargs
 from threetier.local.services import Probe, Service
 
 WSGI_APP = "threetier.webapp.wsgi:application"
@@ -60,8 +61,11 @@ def app_env(settings: AppSettings) -> dict[str, str]:
     }
 
 
-def instance_service(name: str, az: str, port: int, index: int, settings: AppSettings) -> Service:
-    """Instance number `index` (0-based) of the Auto Scaling group's stand-in."""
+def instance_service(
+    name: str, az: str, port: int, index: int, settings: AppSettings, *, user: str | None = None
+) -> Service:
+    """Instance number `index` (0-based) of the Auto Scaling group's stand-in, run as
+    `user` (None: as supervisord; see webuser.py)."""
     env = {**app_env(settings), "THREETIER_INSTANCE_NAME": name, "THREETIER_AZ": az}
     return Service(
         name=name,
@@ -79,6 +83,7 @@ def instance_service(name: str, az: str, port: int, index: int, settings: AppSet
         port=port,
         port_key="local.first_app_port" if index == 0 else f"local.first_app_port (+{index})",
         probe=Probe("http", port, "/readyz"),
+        user=user,
         # The Auto Scaling group's job: an instance that dies is replaced.
         autorestart=True,
         stop_signal="TERM",
@@ -122,14 +127,20 @@ def static_is_current(static_root: Path) -> bool:
     return (static_root / "staticfiles.json").is_file() and marker.is_file() and marker.read_text() == static_fingerprint()
 
 
-def mark_static_collected(static_root: Path) -> None:
-    (static_root / FINGERPRINT_FILE).write_text(static_fingerprint())
+def mark_static_collected(static_root: Path) -> Path:
+    marker = static_root / FINGERPRINT_FILE
+    marker.write_text(static_fingerprint())
+    return marker
 
 
-def manage(commands: list[list[str]], env: dict[str, str], *, log_dir: Path, timeout: float = 180) -> None:
+def manage(
+    commands: list[list[str]], env: dict[str, str], *, log_dir: Path, timeout: float = 180,
+    user: str | None = None, cwd: Path | None = None,
+) -> None:
     """Run `python -m threetier.webapp ARGS` for each command, side by side (migrate needs
     the database, collectstatic does not: neither waits for the other), with the
-    instances' environment; each writes logs/<command>.log. Raises on the first failure."""
+    instances' environment and OS user (None: ourselves); each writes logs/<command>.log
+    (opened by us, so the user needs no access to logs/). Raises on the first failure."""
     running = []
     for args in commands:
         log = log_dir / f"{args[0]}.log"
@@ -139,6 +150,7 @@ def manage(commands: list[list[str]], env: dict[str, str], *, log_dir: Path, tim
         process = subprocess.Popen(
             [sys.executable, "-m", "threetier.webapp", *args],
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=cwd, **demote_kwargs(user),
         )
         running.append((args, log, out, process))
     deadline = time.monotonic() + timeout
