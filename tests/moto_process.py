@@ -7,7 +7,6 @@ One process per test module keeps every module's account to itself.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +14,13 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from threetier.local.ports import free_port
 
 
 @contextmanager
 def moto_server(start_timeout: float = 30.0) -> Iterator[str]:
     """Yield the endpoint URL of a fresh moto server; stop it afterwards."""
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],

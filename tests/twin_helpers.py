@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from threetier.local.layout import STATE_DIR_VARIABLE
+from threetier.local.ports import free_port, port_is_free
 from threetier.local.twin import Twin
 from threetier.paths import parameters_dir
 from threetier.spec import Spec, load_spec
@@ -71,26 +71,16 @@ def free_ports(count: int, *, consecutive: int = 1) -> list[int]:
     """`count` distinct free loopback ports, each the first of `consecutive` free ones."""
     ports: list[int] = []
     for _ in range(200):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        port = free_port()
         block = range(port, port + consecutive)
         if port + consecutive > 65000 or any(p in ports for p in block):
             continue
-        if all(_bindable(p) for p in block):
+        if all(port_is_free(p) for p in block):
             ports.extend(block)
             if len(ports) >= count * consecutive:
                 return ports
     raise RuntimeError("could not find free loopback ports")
 
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def write_project(root: Path, env: str, local: dict, *, multi_az: bool = False) -> None:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import functools
 import json
-import socket
 import time
-import urllib.request
 
 import aws_cdk as cdk
 import boto3
 import pytest
+from moto_process import moto_server
 from aws_cdk.assertions import Match
 from aws_helpers import logical_ids
 from botocore.exceptions import ClientError
@@ -499,25 +498,10 @@ def test_held_template_passes_the_checks(held):
 # --- the AWS half on a moto server: outputs, running revision, run-task, wait, deregister ---
 
 
-def _reset_moto(endpoint: str) -> None:
-    """moto keeps its state per process, not per server: start and leave it empty, so this
-    module and test_moto_deploy (same stack and parameter names) can share a worker."""
-    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
-
-
 @pytest.fixture(scope="module")
 def moto_fargate(synthesized):
     """The fargate system stack deployed on a fresh moto server: (client factory, outputs)."""
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    endpoint = f"http://127.0.0.1:{port}"
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        _reset_moto(endpoint)
+    with moto_server() as endpoint:
 
         def client(service: str):
             return boto3.client(
@@ -550,9 +534,6 @@ def moto_fargate(synthesized):
             time.sleep(0.2)
         assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
         yield client, rollout.stack_outputs(cloudformation, STACK)
-    finally:
-        _reset_moto(endpoint)
-        server.stop()
 
 
 @pytest.mark.moto

