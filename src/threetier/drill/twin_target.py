@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+from threetier.drill.load import wait_until
 from threetier.local.caddy import TargetHealthReader
 from threetier.local.twin import Twin
 from threetier.spec import Spec
@@ -76,11 +77,10 @@ class TwinTarget:
     def _replace_when_unhealthy(self, name: str, killed_at: float) -> None:
         hc = self.twin.spec.twin_health_check()
         # Bounded: start it anyway after a few health-check windows.
-        limit = time.monotonic() + 3 * float(hc["interval_seconds"]) * int(hc["unhealthy_threshold"]) + 10
-        while time.monotonic() < limit:
-            if any(n == name and not healthy for _, n, healthy in self.health_events_since(killed_at)):
-                break
-            time.sleep(0.05)
+        wait_until(
+            lambda: any(n == name and not healthy for _, n, healthy in self.health_events_since(killed_at)),
+            timeout=3 * float(hc["interval_seconds"]) * int(hc["unhealthy_threshold"]) + 10,
+        )
         self.twin.start_instance(name)
 
     def stop_instances(self) -> None:

@@ -60,8 +60,8 @@ def wait_for_health(
 ) -> float | None:
     """Seconds from `since` (epoch) until the load balancer marked `name` healthy/unhealthy.
 
-    With a `HealthHistory` the load balancer's own timestamp counts, so a short blip
-    (the twin restarts a killed instance in about a second) is not missed between polls.
+    With a `HealthHistory` the load balancer's own timestamp counts, so a change that is
+    reversed between two polls is not missed, and the time is not rounded to a poll.
     """
     history = getattr(target, "health_events_since", None)
 
@@ -73,13 +73,16 @@ def wait_for_health(
             return None
         return time.time() - since if target.target_health().get(name, False) == healthy else None
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    found: list[float] = []
+
+    def changed() -> bool:
         seconds = changed_at()
         if seconds is not None:
-            return max(seconds, 0.0)
-        time.sleep(0.02)
-    return None
+            found.append(max(seconds, 0.0))
+        return bool(found)
+
+    wait_until(changed, timeout=timeout, interval=0.02)
+    return found[0] if found else None
 
 
 def raise_not_ready(target: DrillTarget) -> None:
