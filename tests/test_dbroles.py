@@ -7,16 +7,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
+from support.webapp_postgres import SUPERUSER, PostgresServer, start_server, stop_server
 
-sys.path.insert(0, str(Path(__file__).parent / "webapp"))
-from webapp_postgres import SUPERUSER, PostgresServer, start_server, stop_server  # noqa: E402
-
-from threetier import dbroles  # noqa: E402
-from threetier.local import postgres  # noqa: E402
+from threetier import dbroles
+from threetier.local import postgres
 
 pytestmark = pytest.mark.integration  # a real PostgreSQL server
 

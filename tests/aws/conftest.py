@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from aws_helpers import Synthesized, make_spec
+from support.aws_helpers import Synthesized, make_spec
 
 from threetier.aws.app import synthesize
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from aws_cdk.assertions import Match
-from aws_helpers import as_list, logical_ids, role_statements
+from support.aws_helpers import as_list, logical_ids, role_statements
 
 # Actions whose resource cannot be named in IAM (AWS documents no resource-level permission).
 UNNAMEABLE = {

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from aws_cdk.assertions import Match
-from aws_helpers import BLOCK_ALL_PUBLIC_ACCESS, logical_ids, media_bucket, ref
+from support.aws_helpers import BLOCK_ALL_PUBLIC_ACCESS, logical_ids, media_bucket, ref
 
 
 @pytest.mark.parametrize("env", ["default", "prod"])

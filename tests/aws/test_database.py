@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from aws_cdk.assertions import Match
-from aws_helpers import tagged
+from support.aws_helpers import tagged
 
 from threetier.checks.architecture import plain_text_passwords
 

@@ -4,7 +4,7 @@ on CloudFront (OAC, us-east-1 certificate) in a separate us-east-1 stack."""
 from __future__ import annotations
 
 from aws_cdk.assertions import Match
-from aws_helpers import BLOCK_ALL_PUBLIC_ACCESS
+from support.aws_helpers import BLOCK_ALL_PUBLIC_ACCESS
 
 from threetier.paths import SORRY_PAGE
 

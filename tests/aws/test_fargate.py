@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 from aws_cdk.assertions import Match
-from aws_helpers import default_data, logical_ids, ref
+from support.aws_helpers import default_data, logical_ids, ref
 
 from threetier.aws.constructs.containers import (
     CONTAINER_MEDIA_ROOT,

@@ -15,12 +15,12 @@ import time
 import aws_cdk as cdk
 import boto3
 import pytest
-from moto_process import moto_server
 from aws_cdk.assertions import Match
-from aws_helpers import logical_ids
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
-from moto_adapter import adapt_for_moto
+from support.aws_helpers import logical_ids
+from support.moto_adapter import adapt_for_moto
+from support.moto_process import moto_server
 
 from threetier.aws import rollout
 from threetier.aws.app import build_stacks

@@ -109,7 +109,7 @@ def test_access_logs_only_where_the_parameters_ask(synthesized):
 
 
 def test_an_imported_certificate_is_used_as_is(synthesized):
-    from aws_helpers import IMPORTED_CERTIFICATE
+    from support.aws_helpers import IMPORTED_CERTIFICATE
 
     template = synthesized("created-zone").template()
     template.resource_count_is("AWS::CertificateManager::Certificate", 0)

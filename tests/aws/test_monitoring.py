@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from aws_cdk.assertions import Match
-from aws_helpers import ALARM_EMAIL, logical_ids, ref, user_data
+from support.aws_helpers import ALARM_EMAIL, logical_ids, ref, user_data
 
 from threetier.aws.constructs.monitoring import BillingAlarm
 from threetier.errors import ThreetierError

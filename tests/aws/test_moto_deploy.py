@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import boto3
 import pytest
-from moto_process import moto_server
-from aws_helpers import DOMAIN, TEST_ZONE_ID
-from moto_adapter import adapt_for_moto
+from support.aws_helpers import DOMAIN, TEST_ZONE_ID
+from support.moto_adapter import adapt_for_moto
+from support.moto_process import moto_server
 
 pytestmark = pytest.mark.moto
 

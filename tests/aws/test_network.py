@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match
 
-from aws_helpers import logical_ids, tagged
+from support.aws_helpers import logical_ids, tagged
 
 
 @pytest.mark.parametrize("env", ["default", "prod"])

@@ -6,7 +6,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from threetier.checks.architecture import check_template, ingress_rules
-from aws_helpers import logical_ids
+from support.aws_helpers import logical_ids
 
 
 def groups(template):

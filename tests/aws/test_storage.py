@@ -6,7 +6,7 @@ import json
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from aws_helpers import BLOCK_ALL_PUBLIC_ACCESS, logical_ids, media_bucket, ref, user_data
+from support.aws_helpers import BLOCK_ALL_PUBLIC_ACCESS, logical_ids, media_bucket, ref, user_data
 
 from threetier.aws.constructs.storage import SharedStorage
 from threetier.aws.user_data import APP_UID, DEFAULT_MEDIA_ROOT

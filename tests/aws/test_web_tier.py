@@ -6,7 +6,7 @@ import json
 
 import pytest
 from aws_cdk.assertions import Match
-from aws_helpers import logical_ids, user_data
+from support.aws_helpers import logical_ids, user_data
 
 from threetier.aws.app_bundle import EXCLUDES
 from threetier.aws.user_data import BootSettings, app_environment, boot_script, nginx_config

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from twin_helpers import throwaway_twin
+from support.twin_helpers import throwaway_twin
 
 from threetier.local.layout import STATE_DIR_VARIABLE
 from threetier.local.probes import wait_until

@@ -18,7 +18,7 @@ import urllib.request
 
 import boto3
 import pytest
-from moto_process import moto_server
+from support.moto_process import moto_server
 
 from threetier.aws.naming import system_stack_name
 from threetier.cli.main import main

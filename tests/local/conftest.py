@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from twin_helpers import TwinEnv, throwaway_twin
+from support.twin_helpers import TwinEnv, throwaway_twin
 
 from threetier.local.probes import wait_until
 from threetier.local.twin import Twin

@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from twin_helpers import HEALTH, free_ports, traversable_tempdir, write_project
+from support.twin_helpers import HEALTH, free_ports, traversable_tempdir, write_project
 
 from threetier.cli.main import main
 from threetier.local.layout import STATE_DIR_VARIABLE, Layout

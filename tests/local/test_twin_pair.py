@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from twin_helpers import TwinEnv, throwaway_twin
+from support.twin_helpers import TwinEnv, throwaway_twin
 
 from threetier.cli.main import main
 from threetier.local import postgres, replication

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from twin_helpers import throwaway_twin, traversable_tempdir
+from support.twin_helpers import throwaway_twin, traversable_tempdir
 
 from threetier.local import bringup, osusers, webuser
 from threetier.local.postgres import DB_OS_USER

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from webapp_postgres import SUPERUSER, PostgresServer, start_server, stop_server
+from support.webapp_postgres import SUPERUSER, PostgresServer, start_server, stop_server
 
 TEST_SETTINGS = "threetier.webapp.settings.test"
 

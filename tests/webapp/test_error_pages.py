@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 
-@pytest.mark.urls("webapp_boom_urls")
+@pytest.mark.urls("support.webapp_boom_urls")
 def test_a_server_error_page_leaks_nothing(settings, caplog):
     settings.THREETIER_INSTANCE_NAME = "web-1a"
 

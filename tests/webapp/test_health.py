@@ -6,7 +6,7 @@ import time
 
 import pytest
 from django.db import connections
-from webapp_postgres import closed_port
+from support.webapp_postgres import closed_port
 
 # The Host an ALB or Caddy health check sends: the instance's own address.
 INSTANCE_ADDRESS = "10.0.1.23:8000"

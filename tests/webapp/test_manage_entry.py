@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from webapp_postgres import SUPERUSER, PostgresServer, closed_port, free_port
+from support.webapp_postgres import SUPERUSER, PostgresServer, closed_port, free_port
 
 SECRET = "manage-entry-test-secret-not-real"
 

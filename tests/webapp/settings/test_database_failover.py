@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.db.utils import ConnectionHandler, OperationalError
-from webapp_postgres import SUPERUSER, PostgresServer, closed_port, start_server, stop_server
+from support.webapp_postgres import SUPERUSER, PostgresServer, closed_port, start_server, stop_server
 
 from threetier.webapp.settings.builders import database_config
 
