@@ -146,9 +146,18 @@ def test_twin_bootstrap_with_a_superuser_master_gives_the_same_result(server, rd
 
 
 def test_no_password_reaches_the_server_log(server, rds_like):
+    """The password-setting statements are logged, but only as SCRAM verifiers. The test
+    makes its own statements (a role of its own, created then altered), so it needs no
+    other test to have run first."""
+    role, password = "log_probe", "probe-Pw-5d0e81"
+    with connect(server, MASTER, MASTER_PASSWORD, rds_like) as conn:
+        for _ in range(2):  # CREATE ROLE, then ALTER ROLE ... PASSWORD
+            dbroles.ensure_app_role(conn, app_user=role, app_password=password)
     log = (server.root / "log").read_text()
-    assert "CREATE ROLE uda_app" in log or "ALTER ROLE uda_app" in log  # statements are logged
-    assert APP_PASSWORD not in log
+    assert f'CREATE ROLE "{role}"' in log and f'ALTER ROLE "{role}"' in log, log[-2000:]
+    assert "PASSWORD 'SCRAM-SHA-256$" in log  # what was sent instead of the password
+    assert password not in log
+    assert APP_PASSWORD not in log and MASTER_PASSWORD not in log
 
 
 def test_aws_migration_step_ensures_the_role_then_migrates_as_app(server, rds_like):
