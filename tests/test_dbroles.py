@@ -13,6 +13,7 @@ import pytest
 from support.webapp_postgres import SUPERUSER, PostgresServer, start_server, stop_server
 
 from threetier import dbroles
+from threetier.errors import ThreetierError
 from threetier.local import postgres
 
 pytestmark = pytest.mark.integration  # a real PostgreSQL server
@@ -96,6 +97,20 @@ def test_app_role_cannot_create_roles_or_databases(server, rds_like, statement):
     with connect(server, APP, APP_PASSWORD, rds_like) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(statement)
+
+
+def test_a_role_a_non_superuser_cannot_limit_is_refused_with_its_fix(server, rds_like):
+    """An app role that got REPLICATION from elsewhere: RDS's master cannot take it away,
+    so ensuring the role stops with the fix instead of leaving the app over-privileged."""
+    role = "replicating_app"
+    with connect(server, MASTER, MASTER_PASSWORD, rds_like) as conn:
+        dbroles.ensure_app_role(conn, app_user=role, app_password=APP_PASSWORD)
+    with as_superuser(server) as conn:
+        conn.execute(f"ALTER ROLE {role} REPLICATION")
+    with connect(server, MASTER, MASTER_PASSWORD, rds_like) as conn:
+        with pytest.raises(ThreetierError, match="REPLICATION") as raised:
+            dbroles.ensure_app_role(conn, app_user=role, app_password=APP_PASSWORD)
+    assert f'ALTER ROLE "{role}" NOSUPERUSER NOREPLICATION NOBYPASSRLS' in raised.value.fix
 
 
 def test_app_role_has_login_and_nothing_else(server, rds_like):

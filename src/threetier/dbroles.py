@@ -27,6 +27,8 @@ import hashlib
 import hmac
 import os
 
+from threetier.errors import ThreetierError
+
 ROLE_LIMITS = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
 ALTERABLE_LIMITS = "LOGIN NOCREATEDB NOCREATEROLE"  # what a non-superuser may re-assert
 # Relation kinds handed over to app; sequences owned by a table move with their table.
@@ -69,9 +71,11 @@ def ensure_app_role(conn, *, app_user: str, app_password: str) -> None:
             (app_user,),
         ).fetchone()[0]
         if escalated:
-            raise RuntimeError(
+            raise ThreetierError(
                 f"role {app_user} has SUPERUSER, REPLICATION or BYPASSRLS, which only a "
-                "superuser can remove: the app would not run with least privilege"
+                "superuser can remove: the app would not run with least privilege",
+                fix=f'as a superuser, run ALTER ROLE "{app_user}" NOSUPERUSER NOREPLICATION '
+                "NOBYPASSRLS (or drop the role: the next deploy creates it), then deploy again",
             )
 
 

@@ -8,6 +8,8 @@ import stat
 import pytest
 
 from threetier.aws import boot
+from threetier.errors import ThreetierError
+from threetier.local.ports import free_port
 
 
 def test_secrets_land_in_private_files_and_nowhere_else(tmp_path, capsys):
@@ -107,8 +109,33 @@ def test_master_credentials_come_from_secrets_manager_on_ec2_and_the_task_env_on
     ) == ("uda_admin", "m-pw")
     environ = {"THREETIER_DB_MASTER_USER": "uda_admin", "THREETIER_DB_MASTER_PASSWORD": "m-pw"}
     assert boot.master_credentials(environ, secret_arn=None, get_secret=None) == ("uda_admin", "m-pw")
-    with pytest.raises(SystemExit, match="THREETIER_DB_MASTER_USER"):
+    with pytest.raises(ThreetierError, match="THREETIER_DB_MASTER_USER") as raised:
         boot.master_credentials({}, secret_arn=None, get_secret=None)
+    assert "--master-secret-arn" in (raised.value.fix or "")
+
+
+def test_boot_errors_are_one_line_and_exit_1_not_a_traceback(monkeypatch, capsys):
+    for name in ("THREETIER_DB_MASTER_USER", "THREETIER_DB_MASTER_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("THREETIER_DB_USER", "uda_app")
+    monkeypatch.setenv("THREETIER_DB_PASSWORD", "app-pw")
+    assert boot.main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("threetier boot: no master credentials") and "fix: " in err, err
+    assert "Traceback" not in err and "app-pw" not in err
+
+
+def test_an_unreachable_database_is_a_threetier_error(monkeypatch):
+    monkeypatch.setattr(boot, "CONNECT_ATTEMPTS", 2)
+    monkeypatch.setattr(boot, "CONNECT_PAUSE_SECONDS", 0)
+    monkeypatch.setenv("THREETIER_DB_HOST", "127.0.0.1")
+    monkeypatch.setenv("THREETIER_DB_PORT", str(free_port()))  # nothing listens there
+    monkeypatch.setenv("THREETIER_DB_NAME", "app")
+    monkeypatch.setenv("THREETIER_DB_SSLMODE", "disable")
+    with pytest.raises(ThreetierError, match="unreachable after 2 attempts") as raised:
+        boot.connect_as("uda_admin", "m-pw")
+    assert "security group" in (raised.value.fix or "")
+    assert "m-pw" not in str(raised.value)
 
 
 def test_migrate_child_runs_as_the_app_role_without_the_masters_credentials(tmp_path):

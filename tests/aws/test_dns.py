@@ -3,9 +3,13 @@ on CloudFront (OAC, us-east-1 certificate) in a separate us-east-1 stack."""
 
 from __future__ import annotations
 
+import aws_cdk as cdk
+import pytest
 from aws_cdk.assertions import Match
-from support.aws_helpers import BLOCK_ALL_PUBLIC_ACCESS
+from support.aws_helpers import BLOCK_ALL_PUBLIC_ACCESS, make_spec
 
+from threetier.aws.stacks.edge import EdgeStack
+from threetier.errors import ThreetierError
 from threetier.paths import SORRY_PAGE
 
 
@@ -13,6 +17,13 @@ def test_no_domain_means_no_edge_stack_and_no_dns(synthesized):
     built = synthesized("default")
     assert not built.has("edge")
     built.template().resource_count_is("AWS::Route53::RecordSet", 0)
+
+
+def test_an_edge_stack_without_a_domain_is_refused_with_its_fix():
+    spec = make_spec("default")
+    with pytest.raises(ThreetierError, match="needs a domain") as raised:
+        EdgeStack(cdk.App(), "threetier-default-edge", spec=spec)
+    assert "dns.domain" in (raised.value.fix or "")
 
 
 def test_edge_stack_is_in_us_east_1(synthesized):

@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from threetier.errors import ThreetierError
+
 MASTER_USER_ENV = "THREETIER_DB_MASTER_USER"
 MASTER_PASSWORD_ENV = "THREETIER_DB_MASTER_PASSWORD"
 # A fixed key every instance agrees on: "3tier" in ASCII.
@@ -90,12 +92,30 @@ def migrate_with_lock(
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
 
 
+def required(environ: Mapping[str, str], name: str) -> str:
+    """An environment variable the stacks set (user data or task definition)."""
+    value = environ.get(name)
+    if not value:
+        raise ThreetierError(
+            f"{name} is not set",
+            fix="run this through the stack's user data or migration task, which set it",
+        )
+    return value
+
+
 def app_credentials(environ: Mapping[str, str]) -> tuple[str, str]:
     """The app role's user and password, as the webapp reads them (password or password file)."""
     password = environ.get("THREETIER_DB_PASSWORD")
     if not password:
-        password = Path(environ["THREETIER_DB_PASSWORD_FILE"]).read_text()
-    return environ["THREETIER_DB_USER"], password.strip()
+        path = Path(required(environ, "THREETIER_DB_PASSWORD_FILE"))
+        try:
+            password = path.read_text()
+        except OSError as exc:
+            raise ThreetierError(
+                f"cannot read the app role's password file {path}: {exc.strerror}",
+                fix="run `python -m threetier.aws.boot secrets` first (the user data does)",
+            ) from None
+    return required(environ, "THREETIER_DB_USER"), password.strip()
 
 
 def master_credentials(
@@ -106,12 +126,14 @@ def master_credentials(
     if secret_arn:
         secret = json.loads(get_secret(secret_arn))
         return secret["username"], secret["password"]
-    try:
-        return environ[MASTER_USER_ENV], environ[MASTER_PASSWORD_ENV]
-    except KeyError as missing:
-        raise SystemExit(
-            f"threetier boot: no master credentials: pass --master-secret-arn or set {missing}"
-        ) from None
+    missing = [name for name in (MASTER_USER_ENV, MASTER_PASSWORD_ENV) if not environ.get(name)]
+    if missing:
+        raise ThreetierError(
+            f"no master credentials: {', '.join(missing)} not set",
+            fix=f"pass --master-secret-arn, or set {MASTER_USER_ENV} and {MASTER_PASSWORD_ENV} "
+            "(the migration task's secrets do)",
+        )
+    return environ[MASTER_USER_ENV], environ[MASTER_PASSWORD_ENV]
 
 
 def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -119,16 +141,16 @@ def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environ.items() if k not in (MASTER_USER_ENV, MASTER_PASSWORD_ENV)}
 
 
-def _connect_as(user: str, password: str):
+def connect_as(user: str, password: str):
     import psycopg
 
     last_error: Exception | None = None
     for _attempt in range(CONNECT_ATTEMPTS):
         try:
             return psycopg.connect(
-                host=os.environ["THREETIER_DB_HOST"],
+                host=required(os.environ, "THREETIER_DB_HOST"),
                 port=int(os.environ.get("THREETIER_DB_PORT", "5432")),
-                dbname=os.environ["THREETIER_DB_NAME"],
+                dbname=required(os.environ, "THREETIER_DB_NAME"),
                 user=user,
                 password=password,
                 # The stacks set THREETIER_DB_SSLMODE=require (RDS forces TLS as well).
@@ -139,8 +161,9 @@ def _connect_as(user: str, password: str):
         except psycopg.OperationalError as exc:
             last_error = exc
             time.sleep(CONNECT_PAUSE_SECONDS)
-    raise SystemExit(
-        f"threetier boot: database unreachable after {CONNECT_ATTEMPTS} attempts: {last_error}"
+    raise ThreetierError(
+        f"the database is unreachable after {CONNECT_ATTEMPTS} attempts: {last_error}",
+        fix="check THREETIER_DB_HOST/PORT, the database's security group and that it is available",
     )
 
 
@@ -152,6 +175,15 @@ def _secrets_manager_reader(region: str) -> Callable[[str], str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a boot command; a ThreetierError becomes one line on stderr and exit code 1."""
+    try:
+        return run(argv)
+    except ThreetierError as exc:
+        print(f"threetier boot: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def run(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m threetier.aws.boot")
     commands = parser.add_subparsers(dest="command", required=True)
     secrets = commands.add_parser("secrets", help="write the password file and the secret env file")
@@ -191,9 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     app_user, app_password = app_credentials(os.environ)
     child_env = child_environment(os.environ)
     return migrate_with_lock(
-        connect=lambda: _connect_as(master_user, master_password),
+        connect=lambda: connect_as(master_user, master_password),
         prepare=lambda conn: dbroles.ensure_app_access(
-            conn, database=os.environ["THREETIER_DB_NAME"], app_user=app_user,
+            conn, database=required(os.environ, "THREETIER_DB_NAME"), app_user=app_user,
             app_password=app_password,
         ),
         run=lambda command: subprocess.run(command, check=False, env=child_env).returncode,

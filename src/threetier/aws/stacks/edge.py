@@ -17,6 +17,7 @@ from constructs import Construct
 from threetier.aws.constructs.dns import hosted_zone
 from threetier.aws.constructs.sorry_site import SorrySite
 from threetier.aws.stacks.billing import billing_alarm
+from threetier.errors import ThreetierError
 from threetier.paths import SORRY_PAGE
 from threetier.spec import Spec
 
@@ -26,7 +27,13 @@ class EdgeStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, spec: Spec, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, cross_region_references=True, **kwargs)
-        assert spec.dns.domain, "the edge stack needs spec.dns.domain"
+        if not spec.dns.domain:
+            raise ThreetierError(
+                f"the edge stack of {spec.env_name!r} needs a domain: it holds the hosted "
+                "zone and the sorry page for dns.domain",
+                fix="set dns.domain in the parameters file, or build the stacks with "
+                "`threetier.aws.app.build_stacks`, which adds the edge stack only with a domain",
+            )
         self.zone = hosted_zone(self, spec.dns)
         self.sorry = SorrySite(
             self,
