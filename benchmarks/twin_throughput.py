@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import shutil
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from rich.table import Table
 
 from threetier.bench.run import bench
 from threetier.drill.load import drill_session
-from threetier.local.ports import port_is_free
+from threetier.local.ports import allocate_ports
 from threetier.local.twin import Twin
 from threetier.paths import parameters_dir
 from threetier.spec import Spec, parse_spec
@@ -89,18 +88,6 @@ def machine_info() -> dict:
 # --- a twin per instance count -------------------------------------------------------
 
 
-def free_block(size: int, taken: set[int], *, tries: int = 500) -> int:
-    """The first of `size` consecutive loopback ports that are free and not in `taken`."""
-    rng = random.Random()
-    for _ in range(tries):
-        base = rng.randrange(20000, 60000 - size)
-        block = range(base, base + size)
-        if not taken.intersection(block) and all(port_is_free(p) for p in block):
-            taken.update(block)
-            return base
-    raise RuntimeError(f"no {size} consecutive free loopback ports found")
-
-
 def twin_spec(instances: int, env: str = "bench") -> Spec:
     """default.toml with `instances` web servers on free loopback ports.
 
@@ -115,13 +102,14 @@ def twin_spec(instances: int, env: str = "bench") -> Spec:
             if not (s["tier"] == "private" and s["az"] != "ap-northeast-1a")
         ]
     data["web"]["instances"] = instances
-    taken: set[int] = set()
+    # One call, so the blocks cannot overlap (+1 of the database is reserved for a standby).
+    http, https, db, apps = allocate_ports(1, 1, 2, instances)
     data["local"] = {
         **data.get("local", {}),
-        "http_port": free_block(1, taken),
-        "https_port": free_block(1, taken),
-        "db_port": free_block(2, taken),  # +1 is reserved for a standby
-        "first_app_port": free_block(instances, taken),
+        "http_port": http[0],
+        "https_port": https[0],
+        "db_port": db[0],
+        "first_app_port": apps[0],
     }
     return parse_spec(data, env_name=env)
 

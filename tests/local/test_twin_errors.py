@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from support.twin_helpers import HEALTH, free_ports, traversable_tempdir, write_project
+from support.twin_helpers import HEALTH, traversable_tempdir, twin_ports, write_project
 
 from threetier.cli.main import main
 from threetier.local.layout import STATE_DIR_VARIABLE, Layout
@@ -32,16 +32,13 @@ def processes_mentioning(text: str) -> list[int]:
 @pytest.fixture
 def other_env(monkeypatch):
     root = traversable_tempdir("tt-err-")
-    http, https, db = free_ports(3)
-    first_app = free_ports(1, consecutive=2)[0]
-    write_project(root / "project", "clash", {
-        "http_port": http, "https_port": https, "first_app_port": first_app, "db_port": db, "health_check": HEALTH,
-    })
+    ports = twin_ports()
+    write_project(root / "project", "clash", {**ports, "health_check": HEALTH})
     monkeypatch.setenv("THREETIER_PROJECT_ROOT", str(root / "project"))
     monkeypatch.setenv(STATE_DIR_VARIABLE, str(root / "state"))
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("NO_COLOR", "1")
-    yield {"https": https, "app": first_app + 1, "state": root / "state"}
+    yield {"https": ports["https_port"], "app": ports["first_app_port"] + 1, "state": root / "state"}
     main(["--env", "clash", "down", "--purge"])
     shutil.rmtree(root, ignore_errors=True)
 

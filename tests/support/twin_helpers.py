@@ -1,5 +1,5 @@
 """Helpers for twin tests (tests/local, tests/drill): a throwaway twin on free loopback
-ports in a temp dir, always taken down and purged; and its parts — free ports, a
+ports in a temp dir, always taken down and purged; and its parts — its ports, a
 throwaway project with its own parameters file, temp dirs PostgreSQL's user can enter."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from threetier.local.layout import STATE_DIR_VARIABLE
-from threetier.local.ports import free_port, port_is_free
+from threetier.local.ports import allocate_ports
 from threetier.local.twin import Twin
 from threetier.paths import parameters_dir
 from threetier.spec import Spec, load_spec
@@ -47,15 +47,10 @@ def throwaway_twin(env: str, *, multi_az: bool = False) -> Iterator[TwinEnv]:
 
     Not named test_*: pytest would collect it from the test modules that import it.
     """
-    http, https = free_ports(2)
-    db = free_ports(1, consecutive=2)[0]  # the primary, and the standby with multi_az
-    first_app = free_ports(1, consecutive=2)[0]
+    ports = twin_ports()
     root = traversable_tempdir(f"tt-{env}-")
     project, state = root / "project", root / "state"
-    write_project(project, env, {
-        "http_port": http, "https_port": https, "first_app_port": first_app, "db_port": db,
-        "lb_try_duration_seconds": 5, "health_check": HEALTH,
-    }, multi_az=multi_az)
+    write_project(project, env, {**ports, "lb_try_duration_seconds": 5, "health_check": HEALTH}, multi_az=multi_az)
     spec = load_spec(env, path=project / "parameters" / f"{env}.toml")
     twin = Twin(spec, state)
     try:
@@ -67,20 +62,12 @@ def throwaway_twin(env: str, *, multi_az: bool = False) -> Iterator[TwinEnv]:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def free_ports(count: int, *, consecutive: int = 1) -> list[int]:
-    """`count` distinct free loopback ports, each the first of `consecutive` free ones."""
-    ports: list[int] = []
-    for _ in range(200):
-        port = free_port()
-        block = range(port, port + consecutive)
-        if port + consecutive > 65000 or any(p in ports for p in block):
-            continue
-        if all(port_is_free(p) for p in block):
-            ports.extend(block)
-            if len(ports) >= count * consecutive:
-                return ports
-    raise RuntimeError("could not find free loopback ports")
-
+def twin_ports(instances: int = 2) -> dict[str, int]:
+    """The [local] ports of a twin with `instances` web instances, allocated in one call so
+    no two overlap and no other test (in any worker) gets them: http, https, the database
+    pair (primary, standby) and the instances' consecutive ports."""
+    http, https, db, apps = allocate_ports(1, 1, 2, instances)
+    return {"http_port": http[0], "https_port": https[0], "db_port": db[0], "first_app_port": apps[0]}
 
 
 def write_project(root: Path, env: str, local: dict, *, multi_az: bool = False) -> None:

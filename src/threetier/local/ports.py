@@ -7,8 +7,12 @@ half-started twin with a crash loop in a log file.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import random
 import socket
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +37,126 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS considers free right now (tests use it; another process may still take it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """One free loopback port that no other `allocate_ports` call hands out (see there)."""
+    return allocate_ports(1, host=host)[0][0]
+
+
+# Where allocate_ports looks: below the kernel's ephemeral range, so no outgoing
+# connection (a test's HTTP client, a psycopg connection) is ever given a port we
+# handed out before its server bound it.
+ALLOCATION_RANGE = (20000, 32768)
+LOCK_FILE = Path(tempfile.gettempdir()) / "threetier-ports.lock"
+
+
+class PortAllocator:
+    """Hands out loopback ports from `span` (low, high: high excluded), remembering what this
+    process handed out, with `lock_file` telling the other processes.
+
+    Other processes are other xdist workers and other test sessions on the same machine
+    (several people run the suite at once on shared CI hosts). A port range per xdist
+    worker (from PYTEST_XDIST_WORKER) would keep two workers apart but not two sessions'
+    gw0s, so instead every handed-out port is a one-byte POSIX record lock at offset
+    `port` of one shared file, held for the life of the process: the kernel drops it
+    when the process exits, however it exits, so no stale reservation survives. POSIX
+    locks are per process (two fds of one process never conflict), hence also the
+    in-process set, under a thread lock. A record lock is dropped when the process closes
+    *any* fd of the file, so the file is opened once and kept open.
+    """
+
+    def __init__(self, lock_file: Path, span: tuple[int, int]) -> None:
+        self.lock_file, self.span = lock_file, span
+        self.handed_out: set[int] = set()
+        self.mutex = threading.Lock()
+        self.fd: int | None = None
+        self.pid = 0
+
+    def lock_fd(self) -> int | None:
+        if self.fd is None or self.pid != os.getpid():  # a forked child holds no locks
+            self.pid, self.handed_out = os.getpid(), set()
+            try:
+                self.fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError:  # unwritable (another user's): the port probe alone guards
+                self.fd = None
+        return self.fd
+
+    def reserve(self, port: int) -> bool:
+        fd = self.lock_fd()
+        if fd is None:
+            return True
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+        except OSError:
+            return False
+        return True
+
+    def release(self, port: int) -> None:
+        if self.fd is not None:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, port)
+
+    def allocate(self, sizes: tuple[int, ...], host: str = "127.0.0.1") -> list[range]:
+        """See `allocate_ports`."""
+        low, high = self.span
+        total = high - low
+        blocks: list[range] = []
+        with self.mutex:
+            self.lock_fd()
+            # A random start spreads concurrent processes over the range; the locks, not
+            # the randomness, are what keep them apart.
+            start = random.randrange(total)
+            for size in sizes:
+                if size < 1 or size > total:
+                    raise ValueError(f"a block of {size} ports cannot be allocated")
+                for step in range(total):
+                    first = low + (start + step) % total
+                    block = range(first, first + size)
+                    if block.stop <= high and self.take(block, host):
+                        blocks.append(block)
+                        start = (start + step + size) % total
+                        break
+                else:
+                    for block in blocks:
+                        self.give_back(block)
+                    raise ThreetierError(
+                        f"no {size} consecutive free loopback ports in {low}-{high - 1}",
+                        fix="stop leftover test processes (`ss -ltnp` shows who holds the ports)",
+                    )
+        return blocks
+
+    def take(self, block: range, host: str) -> bool:
+        taken: list[int] = []
+        for port in block:
+            if port in self.handed_out or not self.reserve(port):
+                break
+            taken.append(port)
+            if not port_is_free(port, host):
+                break
+        else:
+            self.handed_out.update(block)
+            return True
+        for port in taken:
+            self.release(port)
+        return False
+
+    def give_back(self, block: range) -> None:
+        for port in block:
+            self.handed_out.discard(port)
+            self.release(port)
+
+
+_allocator = PortAllocator(LOCK_FILE, ALLOCATION_RANGE)
+
+
+def allocate_ports(*sizes: int, host: str = "127.0.0.1") -> list[range]:
+    """One block of consecutive free loopback ports per size, all at once, none overlapping,
+    none handed out before by any call in any process still alive (tests, drills, benchmarks).
+
+        http, https, db_pair, apps = allocate_ports(1, 1, 2, 2)
+        db_primary, db_standby = db_pair
+
+    The ports stay reserved until the process exits; `port_is_free` still applies, so a
+    port something else listens on is never returned.
+    """
+    return _allocator.allocate(sizes, host)
 
 
 @dataclass(frozen=True)
