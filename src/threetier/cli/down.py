@@ -22,6 +22,11 @@ def down(
     twin = Twin.for_spec(context.spec)
     with output.err.status(f"stopping the twin of {context.env!r}..."):
         result = twin.down(purge=purge)
+    if result.orphans:
+        output.warning(
+            f"{result.orphans} processes of the twin ran without a supervisord (it died, or the state "
+            f"directory was deleted); stopped them"
+        )
     if result.was_running:
         output.success(f"stopped the twin of {context.env!r}: {len(result.stopped_pids)} processes, none left")
     else:
@@ -33,7 +38,7 @@ def down(
         )
     if result.purged:
         output.success(f"removed {twin.layout.root}")
-    elif purge:
+    elif purge or not twin.layout.is_state_dir():
         output.info(f"nothing to remove at {twin.layout.root}")
     else:
         output.info(f"data kept in {twin.layout.root} (`threetier down --purge` removes it)")

@@ -13,13 +13,14 @@ from threetier.errors import ThreetierError
 def logs(
     ctx: typer.Context,
     components: list[str] = typer.Argument(
-        None, help="db-1a, db-1c, db-watchdog, web-1a, lb, lb-health, supervisord, migrate...; all but lb-health when omitted."
+        None, help="db-1a, db-1c, db-watchdog, web-1a, lb, lb-health, asg, supervisord, migrate...; all but lb-health when omitted."
     ),
     lines: int = typer.Option(20, "--lines", "-n", min=0, help="How many lines to show from the end."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines (Ctrl-C stops)."),
 ) -> None:
     """Show the end of the components' logs (stdout and stderr), or of every log."""
-    from threetier.local.twin import Twin, tail_lines  # noqa: PLC0415
+    from threetier.local.programs import tail_lines  # noqa: PLC0415
+    from threetier.local.twin import Twin  # noqa: PLC0415
 
     context = app_context(ctx)
     twin = Twin.for_spec(context.spec)

@@ -23,17 +23,23 @@ def status(
     replication lag (replay bytes and seconds behind the primary, from pg_stat_replication).
 
     Target health is the load balancer's own view (Caddy's health-check events), like
-    `aws elbv2 describe-target-health`. Exit code 0 whether or not the twin runs.
+    `aws elbv2 describe-target-health`. Exit code 0 when the twin runs without problems
+    or is cleanly stopped; 1 when something is wrong: processes of the twin running
+    without a supervisord (it died, or the state directory was deleted), or a program
+    that failed (FATAL, EXITED, BACKOFF).
     """
     from threetier.local.twin import Twin  # noqa: PLC0415
 
     context = app_context(ctx)
     twin = Twin.for_spec(context.spec)
     result = twin.status()
+    problems = result.problems
     if as_json:
         context.output.out.print_json(json.dumps(result.to_json()))
+        if problems:
+            raise typer.Exit(1)
         return
-    if not result.running:
+    if not result.running and not result.orphans:
         context.output.info(
             f"the twin of {context.env!r} is not running (state dir {result.state_dir}); "
             f"start it with `threetier --env {context.env} up`"
@@ -57,6 +63,10 @@ def status(
             row.append(describe_lag(c.lag) if c.kind == "database" and c.role == "standby" else "-")
         table.add_row(*row)
     context.output.out.print(table)
+    for problem in problems:
+        context.output.error(problem)
+    if problems:
+        raise typer.Exit(1)
 
 
 def describe_lag(lag: dict | None) -> str:

@@ -23,6 +23,10 @@ def up(ctx: typer.Context) -> None:
             result = twin.up(progress=lambda step: spinner.update(f"{step} ..."))
     else:
         result = twin.up(progress=lambda step: output.info(f"[dim]· {step}[/dim]"))
+    if result.orphans_stopped:
+        output.warning(
+            f"stopped {result.orphans_stopped} processes an earlier run left behind when its supervisord died"
+        )
     if result.changed:
         output.success(
             f"the twin of {context.env!r} is up in {result.seconds:.1f} s "

@@ -35,9 +35,9 @@ def serves_app(target: DrillTarget) -> bool:
     return status == 200 and SORRY_MARKER not in body
 
 
-def drill_outage(target: DrillTarget, spec: Spec, *, twin: bool = True) -> DrillResult:
+def drill_outage(target: DrillTarget, spec: Spec) -> DrillResult:
     result = DrillResult(drill="outage", target=target.label)
-    unhealthy_window, healthy_window = health_window(spec, twin=twin)
+    unhealthy_window, healthy_window = health_window(target)
     slack = spec.drill.slack_seconds
     if not wait_until(lambda: all(target.target_health().values()), timeout=max(30.0, 3 * healthy_window)):
         raise_not_ready(target)
@@ -53,9 +53,9 @@ def drill_outage(target: DrillTarget, spec: Spec, *, twin: bool = True) -> Drill
     target.start_instances()
     # The instances need time to boot before any load balancer could see them; the
     # expectation is on what the load balancer adds after that, its healthy window.
-    # A twin instance boots in seconds; an EC2 instance installs the app at boot (minutes).
-    boot_timeout = 60 if twin else 900
-    booted = wait_until(lambda: any(target.instances_answering().values()), timeout=boot_timeout, interval=0.05)
+    booted = wait_until(
+        lambda: any(target.instances_answering().values()), timeout=target.boot_timeout_seconds, interval=0.05
+    )
     back = wait_until(lambda: serves_app(target), timeout=max(60.0, 6 * healthy_window), interval=0.05)
     result.recover_seconds = None if back is None else time.monotonic() - started
     boot = booted or 0.0

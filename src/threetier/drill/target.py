@@ -10,6 +10,12 @@ class DrillTarget(Protocol):
     label: str               # "twin default", "aws prod"
     url: str                 # the load balancer's base URL, no trailing slash
     verify: str | bool       # CA bundle path for HTTPS, or False
+    boot_timeout_seconds: float  # how long a started instance may take to answer
+
+    def health_check(self) -> dict:
+        """The load balancer's health check: path, interval_seconds, timeout_seconds,
+        healthy_threshold, unhealthy_threshold."""
+        ...
 
     def instance_names(self) -> list[str]: ...
 

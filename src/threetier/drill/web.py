@@ -11,16 +11,16 @@ from threetier.drill.target import DrillTarget
 from threetier.spec import Spec
 
 
-def health_window(spec: Spec, *, twin: bool) -> tuple[float, float]:
-    """Seconds for the load balancer to mark an instance unhealthy, and healthy again."""
-    hc = spec.twin_health_check() if twin else spec.load_balancer.health_check.model_dump()
+def health_window(target: DrillTarget) -> tuple[float, float]:
+    """Seconds for the target's load balancer to mark an instance unhealthy, and healthy again."""
+    hc = target.health_check()
     interval = float(hc["interval_seconds"])
     return interval * hc["unhealthy_threshold"], interval * hc["healthy_threshold"]
 
 
-def drill_web(target: DrillTarget, spec: Spec, *, twin: bool = True, max_seconds: float = 120) -> DrillResult:
+def drill_web(target: DrillTarget, spec: Spec, *, max_seconds: float = 120) -> DrillResult:
     result = DrillResult(drill="web", target=target.label)
-    unhealthy_window, healthy_window = health_window(spec, twin=twin)
+    unhealthy_window, healthy_window = health_window(target)
     slack = spec.drill.slack_seconds
     victim = target.instance_names()[0]
     if not wait_until(lambda: all(target.target_health().values()), timeout=max(30.0, 3 * healthy_window)):

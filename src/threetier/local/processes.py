@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import os
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    pid: int
+    ppid: int
+    command: tuple[str, ...]
 
 
 def _stat_fields(pid: int, proc: Path = PROC) -> list[str] | None:
@@ -75,3 +83,26 @@ def kill_process(pid: int, sig: int = signal.SIGKILL) -> None:
         os.kill(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def marked_processes(variable: str, value: str, proc: Path = PROC) -> list[ProcessInfo]:
+    """Live processes whose environment holds `variable=value` (what every process of one
+    twin inherits). Processes we may not inspect (another user's, as non-root) are skipped."""
+    wanted = f"{variable}={value}".encode()
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if wanted not in environ.split(b"\0"):
+            continue
+        fields = _stat_fields(int(entry.name), proc)
+        if fields is None or fields[0] in ("Z", "X"):
+            continue
+        command = tuple(part.decode(errors="replace") for part in cmdline.split(b"\0") if part)
+        found.append(ProcessInfo(int(entry.name), int(fields[1]), command))
+    return sorted(found, key=lambda p: p.pid)

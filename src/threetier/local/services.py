@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["database", "web", "loadbalancer", "watchdog"]
+Kind = Literal["database", "web", "loadbalancer", "watchdog", "autoscaling"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Service:
         """A few words for messages: 'web instance web-1a (ap-northeast-1a)'."""
         words = {
             "database": "database", "web": "web instance", "loadbalancer": "load balancer",
-            "watchdog": "database watchdog",
+            "watchdog": "database watchdog", "autoscaling": "instance replacer",
         }[self.kind]
         return f"{words} {self.name}" + (f" ({self.az})" if self.az else "")
 

@@ -1,18 +1,19 @@
 """Reading a twin without changing it: `status` (each program's supervisord state, pid,
-health, database role and lag) and the load balancer's view of target health."""
+health, database role and lag), and what is wrong with it: processes of the twin that
+supervisord no longer manages (it died, or the state directory was deleted), and
+programs that failed."""
 
 from __future__ import annotations
 
-import xmlrpc.client
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
 
 from threetier.local import dbpair, postgres
-from threetier.local.caddy import TargetHealthReader
+from threetier.local.plan import TwinPlan
 from threetier.local.probes import http_status
+from threetier.local.programs import FAILED_STATES, Programs
+from threetier.local.teardown import component_of, twin_processes
 
-if TYPE_CHECKING:
-    from threetier.local.twin import Twin
+ORPHANED = "ORPHANED"  # running, but no supervisord manages it
 
 
 @dataclass
@@ -23,11 +24,20 @@ class Component:
     kind: str
     az: str | None
     port: int
-    state: str  # supervisord's statename, or "NOT RUNNING" when the twin is down
+    state: str  # supervisord's statename, "NOT RUNNING" when the twin is down, or ORPHANED
     pid: int | None = None
     health: str | None = None  # web: the LB's view; database: SQL probe
     role: str | None = None  # database: 'primary' | 'standby' | 'down' (live when running)
     lag: dict | None = None  # standby: {"bytes", "seconds", "state", "sync_state"}
+
+
+@dataclass
+class Orphan:
+    """A live process of the twin that no supervisord manages."""
+
+    pid: int
+    component: str | None  # the program it leads, when it is one
+    command: str
 
 
 @dataclass
@@ -37,6 +47,27 @@ class TwinStatus:
     url: str
     state_dir: str
     components: list[Component] = field(default_factory=list)
+    orphans: list[Orphan] = field(default_factory=list)
+    state_dir_missing: bool = False
+
+    @property
+    def problems(self) -> list[str]:
+        """What is wrong, one line each, with what to do (empty: healthy or cleanly down)."""
+        found = []
+        if self.orphans:
+            where = (
+                f"the state directory {self.state_dir} was deleted while the twin ran"
+                if self.state_dir_missing else "its supervisord is gone"
+            )
+            found.append(
+                f"{where}: {len(self.orphans)} processes of the twin still run unmanaged "
+                f"(pids {', '.join(str(o.pid) for o in self.orphans[:8])}{' ...' if len(self.orphans) > 8 else ''}); "
+                f"`threetier --env {self.env} down` stops them, `threetier --env {self.env} up` restarts the twin"
+            )
+        for c in self.components:
+            if c.state in FAILED_STATES:
+                found.append(f"{c.name} is {c.state}: see `threetier --env {self.env} logs {c.name}`")
+        return found
 
     def to_json(self) -> dict:
         return {
@@ -44,61 +75,56 @@ class TwinStatus:
             "running": self.running,
             "url": self.url,
             "state_dir": self.state_dir,
+            "state_dir_missing": self.state_dir_missing,
             "components": [asdict(c) for c in self.components],
+            "orphans": [asdict(o) for o in self.orphans],
+            "problems": self.problems,
         }
 
 
-def read_status(twin: Twin) -> TwinStatus:
-    """Every component with its supervisord state, pid and health."""
-    result = TwinStatus(twin.spec.env_name, False, twin.url, str(twin.layout.root))
-    processes: dict[str, dict] = {}
-    if twin.is_running():
-        try:
-            processes = twin.supervisor.processes()
-            result.running = True
-        except (OSError, xmlrpc.client.Error):
-            processes = {}
-    health = twin.target_health_states() if twin._state("lb", processes) == "RUNNING" else {}
+def read_status(plan: TwinPlan, programs: Programs) -> TwinStatus:
+    """Every component with its supervisord state, pid and health; orphans when no
+    supervisord answers."""
+    result = TwinStatus(plan.env_name, False, plan.url, str(plan.layout.root))
+    processes = programs.processes()
+    result.running = bool(processes)
+    leaders: dict[str, int] = {}
+    if not result.running:
+        result.state_dir_missing = not plan.layout.is_state_dir()
+        found = twin_processes(plan)
+        commands = {p.pid: p.command for p in found}
+        for process in found:
+            component = component_of(process, plan)
+            # gunicorn's workers are forks of its master, with its command line: the leader is the top one.
+            if component and commands.get(process.ppid) != process.command:
+                leaders[component] = process.pid
+            result.orphans.append(Orphan(process.pid, component, " ".join(process.command)[:200]))
+    health = programs.target_health_states() if programs.state("lb", processes) == "RUNNING" else {}
     states = {name: info.get("statename", "") for name, info in processes.items()}
-    databases = dbpair.node_views(twin.db_pair(), twin.db_nodes, states, twin._master()) if processes else {}
-    for service in twin.services():
+    master = plan.master_login() if processes else {}
+    databases = dbpair.node_views(plan.pair, list(plan.db_nodes), states, master) if processes else {}
+    recorded_primary = plan.primary_node().name
+    for service in plan.services:
         info = processes.get(service.name, {})
-        state = info.get("statename", "NOT RUNNING")
+        state = info.get("statename") or (ORPHANED if service.name in leaders else "NOT RUNNING")
+        role = None
+        if service.kind == "database":
+            role = "primary" if service.name == recorded_primary else "standby"
         component = Component(
             service.name, service.kind, service.az, service.port, state,
-            pid=info.get("pid") or None, role=service.role,
+            pid=info.get("pid") or leaders.get(service.name), role=role,
         )
         if service.kind == "web":
             component.health = health.get(service.name) or "unknown"
         elif service.kind == "database" and state == "RUNNING":
-            component.health = "healthy" if postgres.sql_ready(service.port, **twin._master()) else "unhealthy"
+            component.health = "healthy" if postgres.sql_ready(service.port, **master) else "unhealthy"
         if service.kind == "database" and service.name in databases:
             component.role, component.lag = databases[service.name].role, databases[service.name].lag
         result.components.append(component)
     return result
 
 
-def program_states(twin: Twin) -> dict[str, str]:
-    """name → supervisord's statename; empty when the twin is down or does not answer."""
-    try:
-        processes = twin.supervisor.processes() if twin.is_running() else {}
-    except (OSError, xmlrpc.client.Error):
-        processes = {}
-    return {name: info.get("statename", "") for name, info in processes.items()}
-
-
-def target_health_states(twin: Twin) -> dict[str, str]:
-    """name → 'healthy' | 'unhealthy' | 'unknown', as the load balancer's health checks decided."""
-    ports = twin.instance_ports()
-    # One reader per Twin: it keeps its place in the health log between calls.
-    if twin._health_reader is None:
-        twin._health_reader = TargetHealthReader(twin.layout.lb_health_log, list(ports.values()))
-    by_port = twin._health_reader.read()
-    words = {True: "healthy", False: "unhealthy", None: "unknown"}
-    return {name: words[by_port[port]] for name, port in ports.items()}
-
-
-def instances_answering(twin: Twin) -> dict[str, bool]:
+def instances_answering(plan: TwinPlan) -> dict[str, bool]:
     """Each instance's health path, asked directly, bypassing the load balancer."""
-    path = str(twin.spec.twin_health_check()["path"])
-    return {name: http_status(port, path, timeout=1) == 200 for name, port in twin.instance_ports().items()}
+    path = str(plan.health["path"])
+    return {i.name: http_status(i.port, path, timeout=1) == 200 for i in plan.instances}

@@ -84,8 +84,9 @@ def instance_service(
         port_key="local.first_app_port" if index == 0 else f"local.first_app_port (+{index})",
         probe=Probe("http", port, "/readyz"),
         user=user,
-        # The Auto Scaling group's job: an instance that dies is replaced.
-        autorestart=True,
+        # Not supervisord's job: the twin's Auto Scaling group (replacer.py) replaces an
+        # instance that died, once the load balancer has marked it unhealthy.
+        autorestart=False,
         stop_signal="TERM",
         stop_wait_seconds=GRACEFUL_TIMEOUT + 2,
         start_seconds=1,

@@ -111,4 +111,4 @@ def _validate(
 
 def _delete_file(name: str) -> None:
     if name:
-        User._meta.get_field("attachment").storage.delete(name)
+        User.attachment.field.storage.delete(name)  # the field behind the descriptor
