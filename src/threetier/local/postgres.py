@@ -279,7 +279,11 @@ def write_node_config(
             handle.write(f"\n{INCLUDE_LINE}\n")
 
 
-def node_service(node: PgNode, *, bin_dir: Path, os_user: str | None, priority: int = 10) -> Service:
+def node_service(
+    node: PgNode, *, bin_dir: Path, os_user: str | None, priority: int = 10, standalone: bool = False
+) -> Service:
+    """`standalone`: the only node (no standby), restarted when it dies, as single-AZ RDS
+    restarts its instance; a node of a pair never is (the watchdog decides)."""
     return Service(
         name=node.name,
         kind="database",
@@ -291,9 +295,9 @@ def node_service(node: PgNode, *, bin_dir: Path, os_user: str | None, priority: 
         probe=Probe("sql", node.port),
         user=os_user,
         directory=str(node.directory),
-        # A database is not restarted behind anyone's back: with a standby that would
-        # make two primaries. A crash shows in `status`.
-        autorestart=False,
+        # A node of a pair is not restarted behind the watchdog's back: that could make
+        # two primaries. The single node has nobody else to take over.
+        autorestart=standalone,
         # SIGINT = fast shutdown (SIGTERM would wait for every client to disconnect).
         stop_signal="INT",
         stop_wait_seconds=15,
