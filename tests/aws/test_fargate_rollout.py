@@ -22,18 +22,17 @@ from support.aws_helpers import logical_ids
 from support.moto_adapter import adapt_for_moto
 from support.moto_process import moto_server
 
-from threetier.aws import rollout
+from threetier.aws import api, rollout
 from threetier.aws.app import build_stacks
 from threetier.aws.constructs.containers import (
     NO_SERVICE,
     REVISION_CONTEXT,
     REVISION_ENV,
     SERVICE_HOLD_CONTEXT,
-    MigrationTask,
     image_revision,
-    run_migrations,
     service_hold,
 )
+from threetier.aws.migration_runner import MigrationTask, run_migrations
 from threetier.errors import ThreetierError
 
 STACK = "threetier-fargate"
@@ -238,7 +237,7 @@ def stub_cdk(monkeypatch):
     monkeypatch.setattr(cdk_cli, "require_credentials", lambda spec: "111111111111")
     monkeypatch.setattr(cdk_cli, "ensure_cdk_cli", lambda root, say: root / "cdk")
     monkeypatch.setattr(cdk_cli, "run_cdk", lambda executable, args, **kw: aws.deploy(args))
-    monkeypatch.setattr(rollout, "aws_clients", lambda region: aws.client)
+    monkeypatch.setattr(api, "clients", lambda region, timeouts=None: aws.client)
     return aws
 
 
@@ -533,7 +532,7 @@ def moto_fargate(synthesized):
                 break
             time.sleep(0.2)
         assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
-        yield client, rollout.stack_outputs(cloudformation, STACK)
+        yield client, api.stack_outputs(cloudformation, STACK)
 
 
 @pytest.mark.moto
@@ -551,7 +550,7 @@ def test_moto_the_hold_is_the_revision_the_deployed_service_runs(moto_fargate):
         == "web"
     ]
     assert rollout.running_task_definition(ecs, outputs) == web
-    assert rollout.stack_outputs(client("cloudformation"), "threetier-nothing") is None
+    assert api.stack_outputs(client("cloudformation"), "threetier-nothing") is None
 
 
 @pytest.mark.moto

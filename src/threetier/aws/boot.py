@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from threetier.aws.api import secret_reader
 from threetier.errors import ThreetierError
 
 MASTER_USER_ENV = "THREETIER_DB_MASTER_USER"
@@ -167,13 +168,6 @@ def connect_as(user: str, password: str):
     )
 
 
-def _secrets_manager_reader(region: str) -> Callable[[str], str]:
-    import boto3
-
-    client = boto3.client("secretsmanager", region_name=region)
-    return lambda arn: client.get_secret_value(SecretId=arn)["SecretString"]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a boot command; a ThreetierError becomes one line on stderr and exit code 1."""
     try:
@@ -205,7 +199,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "secrets":
         write_secrets(
-            get_secret=_secrets_manager_reader(args.region),
+            get_secret=secret_reader(args.region),
             db_secret_arn=args.db_secret_arn,
             app_secret_arn=args.app_secret_arn,
             password_file=args.password_file,
@@ -218,7 +212,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     master_user, master_password = master_credentials(
         os.environ,
         secret_arn=args.master_secret_arn,
-        get_secret=lambda arn: _secrets_manager_reader(args.region)(arn),
+        get_secret=lambda arn: secret_reader(args.region)(arn),
     )
     app_user, app_password = app_credentials(os.environ)
     child_env = child_environment(os.environ)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from threetier.aws.api import caller_account
 from threetier.errors import ThreetierError
 from threetier.spec import ENV_VARIABLE, Spec
 
@@ -105,32 +106,7 @@ def run_cdk(executable: Path, args: Sequence[str], *, spec: Spec, root: Path, ou
 
 def require_credentials(spec: Spec) -> str:
     """The account the current AWS credentials belong to; a clear error instead of a traceback."""
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    fix = (
-        "configure AWS credentials (`aws configure`, AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-        "AWS_SECRET_ACCESS_KEY); `threetier synth`, `check` and `ls` need none"
-    )
-    try:
-        session = boto3.Session(region_name=spec.project.region)
-        credentials = session.get_credentials()
-    except BotoCoreError as exc:
-        raise ThreetierError(f"the AWS configuration is broken: {exc}", fix=fix) from None
-    if credentials is None:
-        raise ThreetierError(
-            "no AWS credentials found: deploy, diff and destroy talk to your AWS account", fix=fix
-        )
-    sts = session.client(
-        "sts", config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1})
-    )
-    try:
-        account = sts.get_caller_identity()["Account"]
-    except (BotoCoreError, ClientError) as exc:
-        raise ThreetierError(
-            f"AWS credentials were found but do not work: {exc}", fix=fix
-        ) from None
+    account = caller_account(spec.project.region)
     if spec.project.account and spec.project.account != account:
         raise ThreetierError(
             f"these credentials are for account {account}, but project.account is {spec.project.account}",

@@ -16,35 +16,19 @@ EC2 deploys do not come here: their boot script migrates under an advisory lock.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from threetier.aws.constructs.containers import (
-    NO_SERVICE,
-    SERVICE_HOLD_CONTEXT,
-    MigrationTask,
-    run_migrations,
-)
+from threetier.aws.api import Clients, aws_errors, stack_outputs
+from threetier.aws.constructs.containers import NO_SERVICE, SERVICE_HOLD_CONTEXT
+from threetier.aws.migration_runner import MigrationTask, run_migrations
 from threetier.errors import ThreetierError
 
 # `cdk deploy` with extra arguments → its exit code.
 CdkRun = Callable[[list[str]], int]
-# boto3 client by service name ("cloudformation", "ecs"), in the environment's region.
-Clients = Callable[[str], Any]
 Migrate = Callable[[Any, MigrationTask], str]
-
-
-def aws_clients(region: str) -> Clients:
-    """boto3 clients of the default credential chain, with bounded timeouts and retries."""
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.Session(region_name=region)
-    config = Config(
-        connect_timeout=10, read_timeout=60, retries={"max_attempts": 5, "mode": "standard"}
-    )
-    return lambda service: session.client(service, config=config)
+# A failed call between the two deploys: the stack is as the last deploy left it.
+DEPLOY_AGAIN = "check the AWS credentials' permissions and the region, then deploy again"
 
 
 def includes_stack(stack: str, targets: Sequence[str] | None) -> bool:
@@ -52,39 +36,11 @@ def includes_stack(stack: str, targets: Sequence[str] | None) -> bool:
     return not targets or any(fnmatch.fnmatchcase(stack, pattern) for pattern in targets)
 
 
-@contextmanager
-def _aws(doing: str) -> Iterator[None]:
-    """botocore errors as one readable ThreetierError (no traceback)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except (BotoCoreError, ClientError) as exc:
-        raise ThreetierError(
-            f"{doing} failed: {exc}",
-            fix="check the AWS credentials' permissions and the region, then deploy again",
-        ) from None
-
-
-def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str] | None:
-    """The stack's outputs, or None when the stack does not exist (yet)."""
-    from botocore.exceptions import ClientError
-
-    with _aws(f"reading the outputs of {stack}"):
-        try:
-            found = cloudformation.describe_stacks(StackName=stack)["Stacks"]
-        except ClientError as exc:
-            if "does not exist" in str(exc):
-                return None
-            raise
-    return {o["OutputKey"]: o["OutputValue"] for o in found[0].get("Outputs", [])}
-
-
 def running_task_definition(ecs: Any, outputs: dict[str, str] | None) -> str | None:
     """The task definition ARN the web service runs now; None without an active service."""
     if not outputs or "WebService" not in outputs or "MigrationCluster" not in outputs:
         return None  # no stack yet, or one deployed with web.runtime = "ec2"
-    with _aws("reading the web service"):
+    with aws_errors("reading the web service", fix=DEPLOY_AGAIN):
         found = ecs.describe_services(
             cluster=outputs["MigrationCluster"], services=[outputs["WebService"]]
         ).get("services", [])
@@ -123,7 +79,7 @@ def deploy_with_migrations(
         raise ThreetierError(f"{stack} is not there after deploying it", fix="deploy again")
     task = MigrationTask.from_outputs(outputs)
     say(f"step 2/3: running migrations ({_revision(task.task_definition)})")
-    with _aws("running the migration task"):
+    with aws_errors("running the migration task", fix=DEPLOY_AGAIN):
         task_arn = migrate(ecs, task)
     say(f"migrations applied (task {task_arn.rsplit('/', 1)[-1]})")
 
@@ -145,7 +101,7 @@ def _retire(ecs: Any, held: str, *, now: str | None, warn: Callable[[str], None]
     if now is None or now == held:
         return
     try:
-        with _aws(f"deregistering {_revision(held)}"):
+        with aws_errors(f"deregistering {_revision(held)}", fix=DEPLOY_AGAIN):
             ecs.deregister_task_definition(taskDefinition=held)
     except ThreetierError as exc:
         warn(f"{exc.message}; it stays registered (it costs nothing)")

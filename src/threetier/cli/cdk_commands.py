@@ -69,7 +69,8 @@ def deploy(
     cdk = _cdk(context, credentials=True)
     if spec.web.runtime != "fargate":
         return cdk(args)  # EC2: the boot script migrates, once, under an advisory lock
-    from threetier.aws.rollout import aws_clients, deploy_with_migrations, includes_stack
+    from threetier.aws import api
+    from threetier.aws.rollout import deploy_with_migrations, includes_stack
 
     system = system_stack_name(spec)
     if not includes_stack(system, stacks):
@@ -78,7 +79,7 @@ def deploy(
         cdk,
         args,
         stack=system,
-        clients=aws_clients(spec.project.region),
+        clients=api.clients(spec.project.region, api.DEPLOY),
         say=context.output.info,
         warn=context.output.warning,
     )

@@ -15,8 +15,8 @@ dies halfway can still be undone by the next `start_instances` (or by hand).
 Web servers sit in private subnets: nothing on this machine can ask one directly, so
 `instances_answering` reports what the load balancer's health checks see.
 
-botocore honours AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>), which is how the
-tests point this at a local moto server. moto runs no health checks and serves no URL,
+The AWS API is reached through `threetier.aws.api`, which honours AWS_ENDPOINT_URL: that is
+how the tests point this at a local moto server. moto runs no health checks and serves no URL,
 so only the API side (finding the fleet, terminate, capacity) is tested there.
 """
 
@@ -24,10 +24,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
+from threetier.aws.api import (
+    DRILL,
+    aws_errors,
+    clients,
+    describe_stack,
+    outputs_of,
+    stack_resources,
+)
 from threetier.aws.naming import system_stack_name
 from threetier.errors import ThreetierError
 from threetier.spec import Spec
@@ -47,73 +54,23 @@ USABLE_STACK_STATES = {
     "IMPORT_COMPLETE",
 }
 GONE_STATES = ("Terminating", "Terminated", "Detaching", "Detached")
-CREDENTIALS_FIX = (
-    "configure AWS credentials (`aws configure`, AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-    "AWS_SECRET_ACCESS_KEY) for the account the environment is deployed in"
-)
-
-
-@contextmanager
-def aws_errors(doing: str) -> Iterator[None]:
-    """botocore's exceptions as ThreetierErrors that say what was being done."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
-
-    try:
-        yield
-    except (NoCredentialsError, NoRegionError) as exc:
-        raise ThreetierError(f"{doing}: {exc}", fix=CREDENTIALS_FIX) from None
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", "?"), error.get("Message", str(exc))
-        fix = (
-            CREDENTIALS_FIX
-            if "Token" in code or "Signature" in code or "AccessDenied" in code
-            else None
-        )
-        raise ThreetierError(f"{doing}: {code}: {message}", fix=fix) from None
-    except BotoCoreError as exc:
-        raise ThreetierError(
-            f"{doing}: {exc}", fix="check the network and AWS_ENDPOINT_URL"
-        ) from None
-
-
-def _session(spec: Spec):
-    import boto3
-    from botocore.config import Config
-
-    # Bounded: a drill polls these every fraction of a second and must not hang on one call.
-    config = Config(
-        connect_timeout=5, read_timeout=15, retries={"max_attempts": 3, "mode": "standard"}
-    )
-    session = boto3.Session(region_name=spec.project.region)
-    return lambda service: session.client(service, config=config)
 
 
 def _stack(cloudformation, name: str, region: str, env: str) -> tuple[dict[str, str], list[dict]]:
     """(outputs, resources) of a deployed, usable stack."""
-    from botocore.exceptions import ClientError
-
-    doing = f"reading the stack {name} in {region}"
-    with aws_errors(doing):
-        try:
-            (stack,) = cloudformation.describe_stacks(StackName=name)["Stacks"]
-        except ClientError as exc:
-            if "does not exist" not in str(exc):
-                raise
-            raise ThreetierError(
-                f"the environment {env!r} is not deployed: no stack {name} in {region}",
-                fix=f"deploy it first: `threetier --env {env} deploy`",
-            ) from None
-        status = stack["StackStatus"]
-        if status not in USABLE_STACK_STATES:
-            raise ThreetierError(
-                f"the stack {name} is {status}, not deployed and settled",
-                fix="wait for the deployment to finish, or fix it and `threetier deploy` again",
-            )
-        pages = cloudformation.get_paginator("list_stack_resources").paginate(StackName=name)
-        resources = [r for page in pages for r in page["StackResourceSummaries"]]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    return outputs, resources
+    stack = describe_stack(cloudformation, name)
+    if stack is None:
+        raise ThreetierError(
+            f"the environment {env!r} is not deployed: no stack {name} in {region}",
+            fix=f"deploy it first: `threetier --env {env} deploy`",
+        )
+    status = stack["StackStatus"]
+    if status not in USABLE_STACK_STATES:
+        raise ThreetierError(
+            f"the stack {name} is {status}, not deployed and settled",
+            fix="wait for the deployment to finish, or fix it and `threetier deploy` again",
+        )
+    return outputs_of(stack), stack_resources(cloudformation, name)
 
 
 def _of_type(resources: list[dict], kind: str) -> list[str]:
@@ -148,7 +105,7 @@ class AwsTarget:
         cls, spec: Spec, *, client=None, clock: Callable[[], float] = time.monotonic
     ) -> AwsTarget:
         """The environment `spec` describes, as deployed; ThreetierError when it is not."""
-        client = client or _session(spec)
+        client = client or clients(spec.project.region, DRILL)
         name, region = system_stack_name(spec), spec.project.region
         outputs, resources = _stack(client("cloudformation"), name, region, spec.env_name)
         url = outputs.get("Url") or (
@@ -169,6 +126,13 @@ class AwsTarget:
         return cls(spec, url=url, fleet=fleet, client=client, clock=clock)
 
     # --- DrillTarget -------------------------------------------------------------------
+
+    # An EC2 instance installs the app at boot: minutes, not seconds.
+    boot_timeout_seconds = 900.0
+
+    def health_check(self) -> dict:
+        """The target group's health check, as deployed from the parameters."""
+        return self.spec.load_balancer.health_check.model_dump()
 
     def instance_names(self) -> list[str]:
         return list(self.fleet.members())
