@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from threetier.errors import ThreetierError
+from threetier.local import preflight
 from threetier.local.caddy import go_duration, render_caddyfile, target_health_from_events
 from threetier.local.layout import STATE_DIR_VARIABLE, Layout, resolve_state_dir
 from threetier.local.ports import check_ports_free, port_is_free, port_owner
@@ -53,8 +54,8 @@ def test_instances_are_named_after_their_az_and_spread_round_robin():
 
 def test_components_follow_the_spec(twin):
     services = twin.services()
-    assert [s.name for s in services] == ["db-1a", "web-1a", "web-1c", "lb"]
-    assert [s.kind for s in services] == ["database", "web", "web", "loadbalancer"]
+    assert [s.name for s in services] == ["db-1a", "web-1a", "web-1c", "lb", "asg"]
+    assert [s.kind for s in services] == ["database", "web", "web", "loadbalancer", "autoscaling"]
     assert twin.instance_ports() == {"web-1a": 8101, "web-1c": 8102}
     assert twin.url == "https://127.0.0.1:8443"
 
@@ -115,10 +116,11 @@ def test_caddyfile_is_loopback_https_with_health_checks_retries_and_sorry_page(t
     assert str(twin.layout.lb_health_log) in text
 
 
+@pytest.mark.integration  # runs the caddy binary
 def test_caddyfile_is_valid_for_caddy(twin, tmp_path):
     twin.layout.root.mkdir(parents=True)
     twin.layout.caddyfile.write_text(render_caddyfile(twin.lb_settings(), twin.layout))
-    caddy = twin._caddy_executable(check=True)
+    caddy = preflight.caddy_executable(check=True)
     result = subprocess.run([caddy, "adapt", "--config", str(twin.layout.caddyfile)],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
@@ -158,10 +160,14 @@ def test_supervisord_conf_runs_each_program_in_its_own_group_with_bounded_stops(
         assert f"stdout_logfile={twin.layout.log_of(name)}" in section
         assert int(section.split("stopwaitsecs=")[1].split()[0]) <= 15
     web = conf.split("[program:web-1a]")[1].split("[program:")[0]
-    assert "autorestart=true" in web
+    # a dead instance is the twin's Auto Scaling group's to replace (after the LB notices), not supervisord's
+    assert "autorestart=false" in web
+    asg = conf.split("[program:asg]")[1].split("[program:")[0]
+    assert "autorestart=true" in asg and "-m threetier.local.replacer" in asg
     assert 'THREETIER_INSTANCE_NAME="web-1a"' in web and 'THREETIER_AZ="ap-northeast-1a"' in web
     db = conf.split("[program:db-1a]")[1].split("[program:")[0]
-    assert "autorestart=false" in db and "stopsignal=INT" in db
+    # the single database is restarted in place when it dies, like single-AZ RDS
+    assert "autorestart=true" in db and "stopsignal=INT" in db
 
 
 def test_supervisord_conf_and_instance_env_hold_no_secret_value(twin):
@@ -252,7 +258,7 @@ def test_wait_until_is_bounded_without_sleeping():
 def test_missing_postgres_binaries_name_the_key_and_fix(tmp_path):
     spec = make_spec(postgres="system", postgres_bin_dir=str(tmp_path))
     with pytest.raises(ThreetierError) as caught:
-        Twin(spec, tmp_path / "s")._pg_bin_dir(check=True)
+        preflight.pg_bin_dir(spec, check=True)
     assert "'initdb' is missing" in str(caught.value) and "local.postgres_bin_dir" in str(caught.value)
 
 
@@ -270,8 +276,10 @@ def test_status_of_a_twin_that_never_ran(twin):
     status = twin.status()
     assert status.running is False
     assert {c["name"]: c["state"] for c in status.to_json()["components"]} == {
-        "db-1a": "NOT RUNNING", "web-1a": "NOT RUNNING", "web-1c": "NOT RUNNING", "lb": "NOT RUNNING"
+        "db-1a": "NOT RUNNING", "web-1a": "NOT RUNNING", "web-1c": "NOT RUNNING", "lb": "NOT RUNNING",
+        "asg": "NOT RUNNING",
     }
+    assert status.problems == [] and status.orphans == []
     assert not Path(twin.layout.root).exists()
 
 

@@ -181,7 +181,8 @@ def test_status_json_lists_every_component_with_its_health(running_twin, twin_en
     status = json.loads(out)
     assert status["url"] == running_twin.url
     rows = {c["name"]: c for c in status["components"]}
-    assert list(rows) == ["db-1a", "web-1a", "web-1c", "lb"]
+    assert list(rows) == ["db-1a", "web-1a", "web-1c", "lb", "asg"]
+    assert status["problems"] == [] and status["orphans"] == []
     for row in rows.values():
         assert {"name", "kind", "az", "state", "health", "pid", "port"} <= set(row)
         assert row["state"] == "RUNNING"

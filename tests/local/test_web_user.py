@@ -19,6 +19,7 @@ from threetier.local import bringup, osusers, webuser
 from threetier.local.postgres import DB_OS_USER
 from threetier.local.secrets import DB_APP_PASSWORD, DB_MASTER_PASSWORD, DJANGO_SECRET_KEY
 from threetier.local.supervisor import render_supervisord_conf
+from threetier.local.twin import Twin
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root runs programs as other users")
 
@@ -47,15 +48,16 @@ def cat_as(user: str, path: Path) -> subprocess.CompletedProcess:
 def test_up_on_an_old_state_dir_gives_the_web_user_its_secrets_and_shared_dirs():
     """A state dir written before the web user existed: root-owned media/static, 0700 secrets/."""
     with throwaway_twin("webuser") as env:
-        twin, layout = env.twin, env.twin.layout
-        twin._web_user = webuser.WEB_OS_USER  # even where it cannot run this Python (see webuser.py)
+        # even where the web user cannot run this Python (see webuser.py)
+        twin = Twin(env.spec, env.state_dir, web_user=webuser.WEB_OS_USER)
+        layout = twin.layout
         layout.prepare()
         (layout.media / "users" / "old").mkdir(parents=True)
         (layout.media / "users" / "old" / "note.txt").write_text("uploaded while root ran the instances")
         (layout.static / "app.css").write_text("body {}")
         messages: list[str] = []
 
-        bringup._prepare_state_dir(twin, messages.append)
+        bringup.prepare_state_dir(twin.plan, messages.append)
 
         uid, gid = osusers.owner_ids(webuser.WEB_OS_USER)
         for path in [layout.media, *layout.media.rglob("*"), layout.static, *layout.static.rglob("*")]:
@@ -79,12 +81,14 @@ def test_up_on_an_old_state_dir_gives_the_web_user_its_secrets_and_shared_dirs()
 @needs_root
 def test_supervisord_runs_the_instances_as_the_web_user_and_the_database_as_its_own():
     with throwaway_twin("webconf") as env:
-        env.twin._web_user = webuser.WEB_OS_USER
-        conf = render_supervisord_conf(env.twin.services(), env.twin.layout, identifier="t")
+        twin = Twin(env.spec, env.state_dir, web_user=webuser.WEB_OS_USER)
+        conf = render_supervisord_conf(twin.services(), twin.layout, identifier="t")
     programs = {block.split("]")[0]: block for block in conf.split("[program:")[1:]}
     users = {name: next((line[5:] for line in block.splitlines() if line.startswith("user=")), None)
              for name, block in programs.items()}
-    assert users == {"db-1a": DB_OS_USER, "web-1a": "threetier-web", "web-1c": "threetier-web", "lb": None}
+    assert users == {
+        "db-1a": DB_OS_USER, "web-1a": "threetier-web", "web-1c": "threetier-web", "lb": None, "asg": None,
+    }
 
 
 def test_a_closed_directory_on_the_way_is_found_and_not_root_means_no_web_user(monkeypatch):
@@ -102,10 +106,11 @@ def test_a_closed_directory_on_the_way_is_found_and_not_root_means_no_web_user(m
     assert webuser.root_fallback_warning() is None
 
 
+@pytest.mark.integration
 def test_the_web_instances_and_their_workers_run_as_the_web_user(running_twin):
     if os.geteuid() != 0:
         pytest.skip("not root: the instances run as the caller, as before")
-    if running_twin._web_user is None:
+    if running_twin.web_user is None:
         pytest.skip(webuser.root_fallback_warning())
     uid = pwd.getpwnam(webuser.WEB_OS_USER).pw_uid
     processes = running_twin.supervisor.processes()

@@ -77,7 +77,7 @@ def _up(plan: TwinPlan, programs: Programs, clock: Clock, progress: Progress) ->
     began = clock.now()
     progress("checking binaries and the state directory")
     preflight.check_webapp_importable()
-    os_user = _prepare_state_dir(plan, progress)
+    os_user = prepare_state_dir(plan, progress)
 
     services = list(plan.services)
     conf = render_supervisord_conf(services, layout, identifier=f"threetier-{env_name}")
@@ -155,7 +155,7 @@ def _up(plan: TwinPlan, programs: Programs, clock: Clock, progress: Progress) ->
     return UpResult(plan.url, layout.caddy_ca_root, started, clock.now() - began, orphans_stopped=len(orphans))
 
 
-def _prepare_state_dir(plan: TwinPlan, progress: Progress) -> str | None:
+def prepare_state_dir(plan: TwinPlan, progress: Progress) -> str | None:
     """The directory tree and the secrets, each readable by exactly who needs it: as root,
     PostgreSQL's user owns its nodes, the web user two secrets and media/ static/.
     Returns PostgreSQL's OS user."""

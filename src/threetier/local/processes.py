@@ -87,22 +87,36 @@ def kill_process(pid: int, sig: int = signal.SIGKILL) -> None:
 
 def marked_processes(variable: str, value: str, proc: Path = PROC) -> list[ProcessInfo]:
     """Live processes whose environment holds `variable=value` (what every process of one
-    twin inherits). Processes we may not inspect (another user's, as non-root) are skipped."""
+    twin inherits), and their descendants: PostgreSQL's children overwrite their
+    environment with their process titles, so only the tree finds them. Processes we may
+    not inspect (another user's, as non-root) are skipped."""
     wanted = f"{variable}={value}".encode()
-    found = []
+    marked: set[int] = set()
+    info: dict[int, ProcessInfo] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if wanted not in environ.split(b"\0"):
-            continue
-        fields = _stat_fields(int(entry.name), proc)
+        pid = int(entry.name)
+        fields = _stat_fields(pid, proc)
         if fields is None or fields[0] in ("Z", "X"):
             continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            environ = b""
+            cmdline = b""
         command = tuple(part.decode(errors="replace") for part in cmdline.split(b"\0") if part)
-        found.append(ProcessInfo(int(entry.name), int(fields[1]), command))
-    return sorted(found, key=lambda p: p.pid)
+        info[pid] = ProcessInfo(pid, int(fields[1]), command)
+        if wanted in environ.split(b"\0"):
+            marked.add(pid)
+    children: dict[int, list[int]] = {}
+    for process in info.values():
+        children.setdefault(process.ppid, []).append(process.pid)
+    found, todo = set(marked), list(marked)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return [info[pid] for pid in sorted(found)]

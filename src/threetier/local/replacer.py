@@ -133,7 +133,7 @@ def replacer_service(layout: Layout) -> Service:
         start_seconds=1,
         # Stopped first by `down` (supervisord stops higher priorities first), so a
         # stopping instance is never taken for a dead one.
-        priority=95,
+        priority=85,
     )
 
 

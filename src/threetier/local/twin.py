@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from threetier.errors import ThreetierError
@@ -100,7 +101,10 @@ class Twin:
 
     @property
     def db_nodes(self) -> list[postgres.PgNode]:
-        return list(self.plan.db_nodes)
+        """The database nodes, first database AZ first, with their roles as recorded
+        (roles.json, rewritten by a failover); `database_roles()` asks the servers."""
+        primary = self.plan.primary_node().name
+        return [replace(n, role="primary" if n.name == primary else "standby") for n in self.plan.db_nodes]
 
     def db_pair(self):  # noqa: ANN201 - threetier.local.replication.Pair | None
         """The primary/standby pair (None without database.multi_az)."""
