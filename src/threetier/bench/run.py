@@ -15,8 +15,6 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from rich.table import Table
-
 from threetier.errors import ThreetierError
 
 
@@ -76,25 +74,3 @@ def bench(
             fix="check the URL with curl, and --ca-cert for HTTPS with a private CA",
         )
     return result
-
-
-def result_table(result: dict) -> Table:
-    latency = result["latency_ms"]
-    table = Table(title=f"bench {result['url']}  ({result['requests']} requests, concurrency {result['concurrency']})")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    rows = [
-        ("requests/s", f"{result['requests_per_second']:.1f}"),
-        ("failed requests", str(result["failed_requests"])),
-        ("latency p50 / p95 / p99 (ms)", f"{latency['p50']:.0f} / {latency['p95']:.0f} / {latency['p99']:.0f}"),
-        ("latency mean / max (ms)", f"{latency['mean']:.1f} / {latency['max']:.0f}"),
-        ("status codes", ", ".join(f"{k}: {v}" for k, v in sorted(result["status_codes"].items()))),
-    ]
-    total = max(result["requests"], 1)
-    for instance, count in sorted(result["instances"].items()):
-        rows.append((f"served by {instance}", f"{count} ({100 * count / total:.0f} %)"))
-    for error, count in result["errors"].items():
-        rows.append((f"error: {error[:60]}", str(count)))
-    for row in rows:
-        table.add_row(*row)
-    return table

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from threetier.bench.run import bench as run_bench
-from threetier.bench.run import result_table
-from threetier.cli.context import app_context
+from threetier.cli.context import Column, Output, app_context
 
 
 def bench(
@@ -26,14 +26,36 @@ def bench(
     context = app_context(ctx)
     if url is None:
         url, ca_cert = _twin_target(context, path, ca_cert)
-    with context.output.err.status(f"sending {requests} requests, {concurrency} at a time, to {url} ..."):
+    with context.output.status(f"sending {requests} requests, {concurrency} at a time, to {url} ..."):
         result = run_bench(
             url, requests=requests, concurrency=concurrency, ca_cert=ca_cert, allow_remote=allow_remote
         )
     if as_json:
         context.output.out.print_json(json.dumps(result))
     else:
-        context.output.out.print(result_table(result))
+        show_result(context.output, result)
+
+
+def show_result(output: Output, result: dict) -> None:
+    """Requests/s, failures, latency percentiles, status codes and the spread over instances."""
+    latency = result["latency_ms"]
+    rows = [
+        ["requests/s", f"{result['requests_per_second']:.1f}"],
+        ["failed requests", str(result["failed_requests"])],
+        ["latency p50 / p95 / p99 (ms)", f"{latency['p50']:.0f} / {latency['p95']:.0f} / {latency['p99']:.0f}"],
+        ["latency mean / max (ms)", f"{latency['mean']:.1f} / {latency['max']:.0f}"],
+        ["status codes", ", ".join(f"{k}: {v}" for k, v in sorted(result["status_codes"].items()))],
+    ]
+    total = max(result["requests"], 1)
+    for instance, count in sorted(result["instances"].items()):
+        rows.append([f"served by {escape(instance)}", f"{count} ({100 * count / total:.0f} %)"])
+    for error, count in result["errors"].items():
+        rows.append([f"error: {escape(error[:60])}", str(count)])
+    output.table(
+        f"bench {result['url']}  ({result['requests']} requests, concurrency {result['concurrency']})",
+        ["metric", Column("value", right=True)],
+        rows,
+    )
 
 
 def _twin_target(context, path: str, ca_cert: Path | None) -> tuple[str, Path | None]:

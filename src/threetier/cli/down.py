@@ -20,7 +20,7 @@ def down(
     context = app_context(ctx)
     output = context.output
     twin = Twin.for_spec(context.spec)
-    with output.err.status(f"stopping the twin of {context.env!r}..."):
+    with output.status(f"stopping the twin of {context.env!r}..."):
         result = twin.down(purge=purge)
     if result.orphans:
         output.warning(

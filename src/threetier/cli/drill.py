@@ -7,9 +7,10 @@ import json
 from enum import Enum
 
 import typer
+from rich.markup import escape
 
-from threetier.cli.context import AppContext, app_context
-from threetier.drill.report import DrillResult, result_table
+from threetier.cli.context import AppContext, Column, Output, app_context
+from threetier.drill.report import DrillResult
 
 drill_app = typer.Typer(help="Rehearse failures under load and measure them.", no_args_is_help=True)
 
@@ -44,11 +45,46 @@ def _finish(context: AppContext, result: DrillResult, as_json: bool) -> None:
     if as_json:
         context.output.out.print_json(json.dumps(result.to_json()))
     else:
-        context.output.out.print(result_table(result))
+        show_result(context.output, result)
     if not result.passed:
         missed = ", ".join(e.name for e in result.expectations if not e.met)
         context.output.error(f"drill {result.drill}: expectation missed: {missed}")
         raise typer.Exit(1)
+
+
+def _fmt(value: float | int | None, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.2f}{unit}"
+    return f"{value}{unit}"
+
+
+def show_result(output: Output, result: DrillResult) -> None:
+    """The measures, each expectation with ✓/✗ against its limit, then the notes."""
+    measured = {
+        "requests": _fmt(result.requests),
+        "failed requests": _fmt(result.failed_requests),
+        "detect seconds": _fmt(result.detect_seconds, " s"),
+        "recover seconds": _fmt(result.recover_seconds, " s"),
+        "RTO seconds": _fmt(result.rto_seconds, " s"),
+        "acknowledged writes": _fmt(result.acknowledged_writes),
+        "lost writes": _fmt(result.lost_writes),
+    }
+    rows = []
+    for expectation in result.expectations:
+        value = measured.get(expectation.name, _fmt(expectation.actual))
+        mark = "[green]✓[/green]" if expectation.met else "[red]✗[/red]"
+        rows.append([expectation.name, value, f"≤ {_fmt(expectation.limit)}", mark])
+    shown = {e.name for e in result.expectations}
+    rows += [[name, value, "", ""] for name, value in measured.items() if name not in shown and value != "—"]
+    rows += [[f"[dim]{escape(note)}[/dim]", "", "", ""] for note in result.notes]
+    verdict = "PASSED" if result.passed else "FAILED"
+    output.table(
+        f"drill {result.drill} on {result.target}: {verdict}",
+        ["measure", Column("value", right=True), Column("expected", right=True), ""],
+        rows,
+    )
 
 
 @drill_app.command("web")
@@ -57,8 +93,8 @@ def web(ctx: typer.Context, target: TargetKind = TARGET_OPTION, as_json: bool = 
     from threetier.drill.web import drill_web
 
     context = app_context(ctx)
-    with context.output.err.status("drill web: killing one instance under load ..."):
-        result = drill_web(_target(context, target), context.spec, twin=target is TargetKind.twin)
+    with context.output.status("drill web: killing one instance under load ..."):
+        result = drill_web(_target(context, target), context.spec)
     _finish(context, result, as_json)
 
 
@@ -68,7 +104,7 @@ def db(ctx: typer.Context, target: TargetKind = TARGET_OPTION, as_json: bool = J
     from threetier.drill.db import drill_db
 
     context = app_context(ctx)
-    with context.output.err.status("drill db: killing the primary database under writes ..."):
+    with context.output.status("drill db: killing the primary database under writes ..."):
         result = drill_db(_target(context, target, database=True), context.spec)
     _finish(context, result, as_json)
 
@@ -79,8 +115,8 @@ def outage(ctx: typer.Context, target: TargetKind = TARGET_OPTION, as_json: bool
     from threetier.drill.outage import drill_outage
 
     context = app_context(ctx)
-    with context.output.err.status("drill outage: stopping every instance ..."):
-        result = drill_outage(_target(context, target), context.spec, twin=target is TargetKind.twin)
+    with context.output.status("drill outage: stopping every instance ..."):
+        result = drill_outage(_target(context, target), context.spec)
     _finish(context, result, as_json)
 
 

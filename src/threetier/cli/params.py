@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.table import Table
 
 from threetier.cli.context import app_context
 
@@ -20,12 +19,11 @@ def params(
     if as_json:
         context.output.out.print_json(json.dumps(spec.model_dump(mode="json")))
         return
-    table = Table(title=f"{context.env}: subnets in {spec.network.vpc_cidr} ({spec.project.region})")
-    for column in ("name", "tier", "az", "cidr"):
-        table.add_column(column)
-    for subnet in spec.network.subnets:
-        table.add_row(subnet.name, subnet.tier, subnet.az, str(subnet.cidr))
-    context.output.out.print(table)
+    context.output.table(
+        f"{context.env}: subnets in {spec.network.vpc_cidr} ({spec.project.region})",
+        ["name", "tier", "az", "cidr"],
+        [[s.name, s.tier, s.az, str(s.cidr)] for s in spec.network.subnets],
+    )
     azs = ", ".join(spec.instance_azs())
     context.output.success(
         f"parameters/{context.env}.toml is valid: {spec.web.instances} web instances ({azs}), "

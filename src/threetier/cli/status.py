@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.table import Table
 
 from threetier.cli.context import app_context
 
@@ -45,11 +44,9 @@ def status(
             f"start it with `threetier --env {context.env} up`"
         )
         return
-    table = Table(title=f"twin {context.env}: {result.url}")
     has_lag = any(c.kind == "database" and c.role == "standby" for c in result.components)
     columns = ("component", "kind", "az", "pid", "port", "state", "health") + (("replication lag",) if has_lag else ())
-    for column in columns:
-        table.add_column(column)
+    rows = []
     for c in result.components:
         state_style = STATE_STYLES.get(c.state, "red")
         health = c.health or "-"
@@ -61,8 +58,8 @@ def status(
         ]
         if has_lag:
             row.append(describe_lag(c.lag) if c.kind == "database" and c.role == "standby" else "-")
-        table.add_row(*row)
-    context.output.out.print(table)
+        rows.append(row)
+    context.output.table(f"twin {context.env}: {result.url}", columns, rows)
     for problem in problems:
         context.output.error(problem)
     if problems:

@@ -9,9 +9,8 @@ import shutil
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from threetier.cli.context import app_context
+from threetier.cli.context import Column, app_context
 from threetier.paths import project_root
 
 
@@ -38,14 +37,13 @@ def synth(
     spec = context.spec
     outdir = (out or default_outdir()).resolve()
     clear_assembly(outdir)
-    with context.output.err.status(f"synthesizing {context.env} (CDK, in-process)..."):
+    with context.output.status(f"synthesizing {context.env} (CDK, in-process)..."):
         result = synthesize(spec, outdir=outdir)
-    table = Table(title=f"{context.env}: stacks in {outdir}")
-    for column in ("stack", "region", "resources", "template"):
-        table.add_column(column, justify="right" if column == "resources" else "left")
-    for stack in result.stacks:
-        table.add_row(stack.name, stack.region, str(stack.resource_count), stack.template_file.name)
-    context.output.out.print(table)
+    context.output.table(
+        f"{context.env}: stacks in {outdir}",
+        ["stack", "region", Column("resources", right=True), "template"],
+        [[s.name, s.region, str(s.resource_count), s.template_file.name] for s in result.stacks],
+    )
     if context.output.verbose:
         for stack in result.stacks:
             types = ", ".join(

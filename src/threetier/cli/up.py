@@ -18,11 +18,8 @@ def up(ctx: typer.Context) -> None:
     context = app_context(ctx)
     output = context.output
     twin = Twin.for_spec(context.spec)
-    if output.err.is_terminal:
-        with output.err.status(f"bringing up the twin of {context.env!r}...") as spinner:
-            result = twin.up(progress=lambda step: spinner.update(f"{step} ..."))
-    else:
-        result = twin.up(progress=lambda step: output.info(f"[dim]· {step}[/dim]"))
+    with output.status(f"bringing up the twin of {context.env!r}...") as status:
+        result = twin.up(progress=lambda step: status.update(f"{step} ..."))
     if result.orphans_stopped:
         output.warning(
             f"stopped {result.orphans_stopped} processes an earlier run left behind when its supervisord died"
