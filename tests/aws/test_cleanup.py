@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from threetier.checks.cost import RETAINING_POLICIES, still_billing_after_destroy
+from threetier.checks.leftovers import RETAINING_POLICIES, still_billing_after_destroy
 
 
 @pytest.mark.parametrize("env", ["default", "fargate"])

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from rich.console import Console
 
-from threetier.checks.cost import (
-    CostRow,
-    cost_drivers,
-    load_prices,
-    render_cost_table,
-)
+from threetier.checks.pricer import CostRow, cost_drivers
+from threetier.checks.prices import load_prices
+from threetier.cli.check import show_cost
+from threetier.cli.context import Output
 from threetier.spec import load_spec
 
 HOURS = 730
@@ -145,9 +145,15 @@ def test_price_table_is_dated_and_names_its_sources():
     assert {"nat_gateway", "rds", "fargate", "ec2"} <= prices.sources.keys()
 
 
-def test_rendered_table_ends_with_the_total(synthesized):
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "pipe"])
+def test_rendered_table_ends_with_the_total(synthesized, terminal):
     report = _report(synthesized, "prod")
-    console = Console(width=200, record=True, color_system=None)
-    console.print(render_cost_table(report.rows))
-    text = console.export_text()
-    assert "NAT gateway" in text and f"{report.total_usd:,.2f}" in text.splitlines()[-2]
+    out = Console(
+        file=io.StringIO(), width=200, record=True, color_system=None, force_terminal=terminal
+    )
+    show_cost(Output(out=out), report.rows)
+    lines = out.export_text().splitlines()
+    total = lines[-2] if terminal else lines[-1]  # a terminal's table ends with its border
+    assert "NAT gateway" in "\n".join(lines)
+    assert total.split()[:3] == ["Total", "(fixed", "drivers)"], lines
+    assert f"{report.total_usd:,.2f}" in total

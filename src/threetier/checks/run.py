@@ -8,10 +8,11 @@ from pathlib import Path
 
 from threetier.aws.app import SynthResult
 from threetier.checks.architecture import check_template
-from threetier.checks.cost import CostReport, Leftover, cost_drivers, still_billing_after_destroy
 from threetier.checks.findings import Finding, errors
+from threetier.checks.leftovers import Leftover, still_billing_after_destroy
 from threetier.checks.lint import lint_templates
 from threetier.checks.nag import synthesize_with_nag
+from threetier.checks.pricer import CostReport, cost_drivers
 from threetier.checks.traps import spec_traps
 from threetier.spec import Spec
 

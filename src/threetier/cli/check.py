@@ -6,17 +6,18 @@ what `destroy` would leave billing, so nobody learns it from the invoice (seed 0
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from threetier.cli.context import AppContext, app_context
+from threetier.cli.context import SECTION, AppContext, Column, Output, app_context
 from threetier.errors import ThreetierError
 
 if TYPE_CHECKING:  # the checks import the CDK: only when `check` runs
+    from threetier.checks.pricer import CostRow
     from threetier.checks.run import CheckReport
 
 
@@ -30,16 +31,15 @@ def check(
     context = app_context(ctx)
     spec = context.spec
     with tempfile.TemporaryDirectory(prefix="threetier-check-") as tmp:
-        with context.output.err.status(f"checking {context.env}: synth with cdk-nag, cfn-lint..."):
+        with context.output.status(f"checking {context.env}: synth with cdk-nag, cfn-lint..."):
             report = run_checks(spec, outdir=Path(tmp))
     shown = [f for f in report.findings if notes or f.severity != "info"]
     if shown:
-        table = Table(title=f"{context.env}: findings")
-        for column in ("severity", "source", "rule", "where", "message"):
-            table.add_column(column, overflow="fold")
-        for f in shown:
-            table.add_row(f.severity, f.source, escape(f.rule), escape(f.where), escape(f.message))
-        context.output.out.print(table)
+        context.output.table(
+            f"{context.env}: findings",
+            ["severity", "source", "rule", "where", "message"],
+            [[f.severity, f.source, escape(f.rule), escape(f.where), escape(f.message)] for f in shown],
+        )
     _print_cost(context, report)
     stacks = ", ".join(f"{s.name} ({s.resource_count})" for s in report.synth.stacks)
     summary = (
@@ -55,26 +55,45 @@ def check(
 
 
 def _print_cost(context: AppContext, report: CheckReport) -> None:
-    from threetier.checks.cost import render_cost_table
-
     cost = report.cost
-    context.output.out.print(
-        render_cost_table(
-            cost.rows,
-            title=f"{context.env}: monthly cost while running (USD, list prices of {cost.price_date})",
-        )
+    show_cost(
+        context.output,
+        cost.rows,
+        title=f"{context.env}: monthly cost while running (USD, list prices of {cost.price_date})",
     )
     for row in cost.unpriced:
         context.output.warning(
             f"no price for {row.driver} in src/threetier/checks/prices.toml: the total leaves it out"
         )
     if report.leftovers:
-        table = Table(title=f"{context.env}: still billing after `threetier destroy`")
-        for column in ("what", "resource", "why"):
-            table.add_column(column, overflow="fold")
-        for leftover in report.leftovers:
-            table.add_row(leftover.what, escape(leftover.logical_id), escape(leftover.why))
-        context.output.out.print(table)
+        context.output.table(
+            f"{context.env}: still billing after `threetier destroy`",
+            ["what", "resource", "why"],
+            [[o.what, escape(o.logical_id), escape(o.why)] for o in report.leftovers],
+        )
+
+
+def show_cost(
+    output: Output, rows: Sequence[CostRow], *, title: str = "Monthly cost while running (USD, list prices)"
+) -> None:
+    """The cost lines with the fixed monthly total as the last line."""
+    from threetier.checks.pricer import total_usd
+
+    lines: list[list[str] | None] = []
+    for row in rows:
+        unit_price = "?" if row.unit_price_usd is None else f"{row.unit_price_usd:g} / {row.unit}"
+        monthly = "usage" if row.monthly_usd is None else f"{row.monthly_usd:,.2f}"
+        lines.append([escape(row.driver), f"{row.count:g}", unit_price, monthly, escape(row.note)])
+    lines.append(SECTION)
+    lines.append(
+        ["Total (fixed drivers)", "", "", f"{total_usd(rows):,.2f}", "usage-based drivers not included"]
+    )
+    output.table(
+        title,
+        ["Driver", Column("Count", right=True), Column("Unit price", right=True),
+         Column("Monthly", right=True), "Note"],
+        lines,
+    )
 
 
 def register(app: typer.Typer) -> None:
