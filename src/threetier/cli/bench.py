@@ -64,7 +64,3 @@ def _twin_target(context, path: str, ca_cert: Path | None) -> tuple[str, Path | 
     twin = Twin.for_spec(context.spec)
     twin.require_running()
     return twin.url.rstrip("/") + path, ca_cert or twin.ca_cert_path
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(bench)

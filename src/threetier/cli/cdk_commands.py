@@ -115,8 +115,3 @@ def bootstrap(ctx: typer.Context) -> int:
     return _run(
         context, ["bootstrap", *(f"aws://{account}/{r}" for r in regions)], credentials=False
     )
-
-
-def register(app: typer.Typer) -> None:
-    for command in (ls, diff, deploy, destroy, bootstrap):
-        app.command()(command)

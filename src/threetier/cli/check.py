@@ -94,7 +94,3 @@ def show_cost(
          Column("Monthly", right=True), "Note"],
         lines,
     )
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(check)

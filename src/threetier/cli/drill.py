@@ -118,7 +118,3 @@ def outage(ctx: typer.Context, target: TargetKind = TARGET_OPTION, as_json: bool
     with context.output.status("drill outage: stopping every instance ..."):
         result = drill_outage(_target(context, target), context.spec)
     _finish(context, result, as_json)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(drill_app, name="drill")

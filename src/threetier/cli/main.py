@@ -1,16 +1,20 @@
-"""`threetier`: the root command. Each sub-command lives in its own module and
-registers itself through `register(app)`; errors become one message and an exit code."""
+"""`threetier`: the root command. Each sub-command lives in its own module and is
+registered below, one line each; errors become one message and an exit code."""
 
 from __future__ import annotations
 
+import signal
 import sys
-from importlib import import_module
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 import typer
 from typer._click import exceptions as typer_click  # Typer 0.2x parses with its own copy of click
 from rich.markup import escape
 
+from threetier.cli import bench, cdk_commands, check, down, drill, logs, params, status, synth, up
 from threetier.cli.context import AppContext, Output
 from threetier.errors import ThreetierError
 from threetier.spec import ENV_VARIABLE, selected_env
@@ -24,18 +28,9 @@ app = typer.Typer(
     add_completion=False,
 )
 
-COMMAND_MODULES = [
-    "threetier.cli.params",
-    "threetier.cli.bench",
-    "threetier.cli.drill",
-    "threetier.cli.up",
-    "threetier.cli.status",
-    "threetier.cli.down",
-    "threetier.cli.logs",
-    "threetier.cli.synth",
-    "threetier.cli.check",
-    "threetier.cli.cdk_commands",
-]
+# Exit codes of a run that a signal ended (the shell's convention: 128 + the signal).
+SIGINT_EXIT = 128 + signal.SIGINT
+SIGTERM_EXIT = 128 + signal.SIGTERM
 
 
 @app.callback()
@@ -49,8 +44,42 @@ def root(
     ctx.obj = AppContext(env=selected_env(env), output=Output(verbose=verbose))
 
 
-for _name in COMMAND_MODULES:
-    import_module(_name).register(app)
+app.command()(params.params)
+app.command()(bench.bench)
+app.add_typer(drill.drill_app, name="drill")
+app.command()(up.up)
+app.command()(status.status)
+app.command()(down.down)
+app.command()(logs.logs)
+app.command()(synth.synth)
+app.command()(check.check)
+app.command()(cdk_commands.ls)
+app.command()(cdk_commands.diff)
+app.command()(cdk_commands.deploy)
+app.command()(cdk_commands.destroy)
+app.command()(cdk_commands.bootstrap)
+
+
+class Terminated(BaseException):  # noqa: N818 - named for the signal, like KeyboardInterrupt
+    """SIGTERM arrived. A BaseException, like KeyboardInterrupt, so no `except Exception`
+    on the way swallows it; `finally` blocks and context managers still clean up."""
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise Terminated
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises Terminated while the command runs (the main thread only can set it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # Both copies of click: ours (typer.Exit, raised in commands) and Typer's bundled one (parsing).
@@ -82,25 +111,29 @@ def hoist_env_option(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code (0 ok, 1 user error, 2 usage error, 130 interrupted)."""
+    """Run the CLI and return its exit code (0 ok, 1 user error, 2 usage error, the CDK
+    CLI's own code, 130 on SIGINT / Ctrl-C, 143 on SIGTERM)."""
     output = Output()
     argv = hoist_env_option(list(sys.argv[1:] if argv is None else argv))
     try:
-        result = app(args=argv, prog_name="threetier", standalone_mode=False)
+        with sigterm_raises():
+            result = app(args=argv, prog_name="threetier", standalone_mode=False)
     except ThreetierError as exc:
         output.error(escape(str(exc)))
         return exc.exit_code
     except _EXIT as exc:
         return getattr(exc, "exit_code", 0)
-    except _ABORT:
+    except (*_ABORT, KeyboardInterrupt):
         output.error("interrupted")
-        return 130
+        return SIGINT_EXIT
+    except Terminated:
+        output.error("terminated (SIGTERM)")
+        return SIGTERM_EXIT
     except _USAGE as exc:
         exc.show()
         return exc.exit_code
-    except KeyboardInterrupt:
+    if result == SIGINT_EXIT:  # Typer's answer to Ctrl-C (or a child that got it too)
         output.error("interrupted")
-        return 130
     return result if isinstance(result, int) else 0
 
 

@@ -29,7 +29,3 @@ def params(
         f"parameters/{context.env}.toml is valid: {spec.web.instances} web instances ({azs}), "
         f"database {spec.database.name} (multi-AZ: {spec.database.multi_az})"
     )
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(params)

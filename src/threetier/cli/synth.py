@@ -55,7 +55,3 @@ def synth(
     context.output.success(
         f"synthesized {len(result.stacks)} stack(s), {total} resources, into {outdir}"
     )
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(synth)
