@@ -4,12 +4,17 @@ nodes, roles file, standby config and the watchdog program."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tomllib
 
+import psycopg
 import pytest
 
-from threetier.local import replication
-from threetier.local.postgres import node_config
+from threetier.errors import ThreetierError
+from threetier.local import postgres, replication
+from threetier.local.postgres import PgNode, node_config
 from threetier.local.replication import Observation, Pair, failover_action, sync_decision
 from threetier.local.supervisor import render_supervisord_conf
 from threetier.local.twin import Twin
@@ -55,6 +60,9 @@ def observation(state: str | None, sync_state: str | None, names: str) -> Observ
     return Observation(names, state, sync_state, 0, 0.0)
 
 
+IN_SYNC_ROW = Observation('"db-1c"', "streaming", "sync", 0, 0.0)
+
+
 def test_promotion_only_from_a_standby_that_was_in_sync():
     assert failover_action(observation("streaming", "sync", '"db-1c"')) == "promote"
     # Degraded (async) or catching up: the standby may miss acknowledged commits.
@@ -62,6 +70,184 @@ def test_promotion_only_from_a_standby_that_was_in_sync():
     assert failover_action(observation("catchup", "sync", '"db-1c"')) == "restart"
     assert failover_action(observation(None, None, "")) == "restart"
     assert failover_action(None) == "restart"  # never saw the pair healthy
+
+
+def test_a_standby_being_rebuilt_is_never_promoted():
+    in_sync = observation("streaming", "sync", '"db-1c"')
+    assert failover_action(in_sync, standby_rebuilding=True) == "restart"
+    assert failover_action(in_sync, standby_rebuilding=False) == "promote"
+
+
+# --- only connection-level failures mean "the primary did not answer" -------------------------
+
+
+class FakeConnection:
+    """Answers like a primary with a streaming synchronous standby, or raises `error`
+    at the first query."""
+
+    def __init__(self, error: Exception | None = None):
+        self.error = error
+        self.sql: list[str] = []
+        self.rows = [(False, '"db-1c"'), ("streaming", "sync", 0, 0.0)]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def execute(self, query, params=None):
+        self.sql.append(str(query))
+        if self.error is not None:
+            raise self.error
+        row = self.rows.pop(0) if self.rows else None
+        return type("Cursor", (), {"fetchone": lambda _self: row})()
+
+
+class FakeServer:
+    """What postgres.connect hands out: `connection` (a FakeConnection, or an exception
+    raised by the connect itself)."""
+
+    def __init__(self, pair: Pair):
+        self.pair = pair
+        self.connection: FakeConnection | Exception = FakeConnection()
+
+    def connect(self, port, **_):
+        if isinstance(self.connection, Exception):
+            raise self.connection
+        return self.connection
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    (tmp_path / "db-master-password").write_text("not-a-real-one")
+    nodes = tuple(PgNode(n, "primary", p, tmp_path / n) for n, p in (("db-1a", 5000), ("db-1c", 5001)))
+    server = FakeServer(Pair(nodes, tmp_path, None, "admin", tmp_path, tmp_path))
+    monkeypatch.setattr(postgres, "connect", server.connect)
+    return server
+
+
+CONNECTION_FAILURES = [
+    psycopg.OperationalError("connection refused"),
+    psycopg.errors.ConnectionTimeout("connection timeout expired"),
+    psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
+    psycopg.errors.CannotConnectNow("the database system is starting up"),
+    psycopg.errors.CrashShutdown("terminating connection because of crash of another server process"),
+]
+NOT_CONNECTION_FAILURES = [
+    psycopg.errors.UndefinedFunction("function pg_is_in_recovery() does not exist"),
+    psycopg.ProgrammingError("the query has 1 placeholder but 2 parameters were passed"),
+    psycopg.errors.InsufficientPrivilege("permission denied for view pg_stat_replication"),
+    TypeError("a bug"),
+]
+
+
+def test_a_healthy_primary_is_observed(server):
+    assert replication.observe(server.pair, *server.pair.nodes) == IN_SYNC_ROW
+    server.connection = FakeConnection()
+    assert replication.is_in_recovery(server.pair, server.pair.nodes[0]) is False
+
+
+@pytest.mark.parametrize("error", CONNECTION_FAILURES, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("when", ["connect", "query"])
+def test_a_connection_failure_is_no_answer(server, error, when):
+    server.connection = error if when == "connect" else FakeConnection(error)
+    assert replication.observe(server.pair, *server.pair.nodes) is None
+    server.connection = error if when == "connect" else FakeConnection(error)
+    assert replication.is_in_recovery(server.pair, server.pair.nodes[0]) is None
+
+
+@pytest.mark.parametrize("error", NOT_CONNECTION_FAILURES, ids=lambda e: type(e).__name__)
+def test_any_other_error_propagates(server, error):
+    server.connection = FakeConnection(error)
+    with pytest.raises(type(error)):
+        replication.observe(server.pair, *server.pair.nodes)
+    server.connection = FakeConnection(error)
+    with pytest.raises(type(error)):
+        replication.is_in_recovery(server.pair, server.pair.nodes[0])
+
+
+def test_a_missing_secret_is_not_a_dead_primary(server):
+    (server.pair.secrets_dir / "db-master-password").unlink()
+    with pytest.raises(OSError):
+        replication.observe(server.pair, *server.pair.nodes)
+
+
+def test_a_node_in_recovery_does_not_answer_as_a_primary(server):
+    server.connection.rows = [(True, "")]
+    assert replication.observe(server.pair, *server.pair.nodes) is None
+
+
+# --- rebuild mechanics ---------------------------------------------------------------------
+
+
+def test_a_busy_slot_is_freed_not_waited_for(server):
+    conn = server.connection
+    conn.rows = [(4242,)]  # an old walsender of db-1c still holds the slot
+    assert replication.reset_slot(server.pair, server.pair.nodes[0], "db_1c", lambda _: None) is False
+    assert "pg_terminate_backend" in conn.sql[-1]
+    conn.rows, conn.sql = [(None,), None, None], []
+    assert replication.reset_slot(server.pair, server.pair.nodes[0], "db_1c", lambda _: None) is True
+    assert "pg_drop_replication_slot" in conn.sql[1] and "pg_create_physical_replication_slot" in conn.sql[2]
+
+
+def test_the_primary_is_never_cloned_over(server):
+    with pytest.raises(ThreetierError) as caught:
+        replication.start_clone(server.pair, server.pair.primary(), lambda _: None)
+    assert caught.value.fix
+
+
+def clone_running(pair: Pair, tmp_path, script: str) -> replication.Clone:
+    node = pair.nodes[1]
+    (node.directory / "data.new").mkdir(parents=True)
+    (node.directory / "basebackup.log").write_text("pg_basebackup: error: could not connect to the primary\n")
+    process = subprocess.Popen([sys.executable, "-c", script])
+    return replication.Clone(node, pair.nodes[0], process)
+
+
+def test_a_failed_copy_says_why_and_leaves_no_half_copy(server, tmp_path):
+    clone = clone_running(server.pair, tmp_path, "raise SystemExit(1)")
+    clone.process.wait(10)
+    with pytest.raises(ThreetierError) as caught:
+        clone.poll()
+    assert "could not connect" in caught.value.details[-1] and caught.value.fix
+    assert not clone.staging.exists()
+
+
+def test_a_cancelled_copy_is_killed_and_removed(server, tmp_path):
+    clone = clone_running(server.pair, tmp_path, "import time; time.sleep(60)")
+    assert clone.poll() is False
+    clone.cancel()
+    assert clone.process.poll() is not None and not clone.staging.exists()
+
+
+def test_shared_memory_still_attached_is_seen(tmp_path):
+    node = PgNode("db-1a", "primary", 5000, tmp_path / "db-1a")
+    node.data_dir.mkdir(parents=True)
+    (node.data_dir / "postmaster.pid").write_text(
+        "4242\n/x/data\n1700000000\n5000\n\n127.0.0.1\n  5000001    327680\nready   \n"
+    )
+    table = tmp_path / "shm"
+    header = "       key      shmid perms       size  cpid  lpid nattch   uid   gid\n"
+    table.write_text(header + "   5000001     327680   600        56  4242  4250      3   999   995\n")
+    assert replication.segment_in_use(node, table) is True
+    table.write_text(header + "   5000001     327680   600        56  4242  4250      0   999   995\n")
+    assert replication.segment_in_use(node, table) is False
+    table.write_text(header)  # removed
+    assert replication.segment_in_use(node, table) is False
+
+
+def test_a_stale_postmaster_pid_naming_another_program_is_not_killed(tmp_path):
+    node = PgNode("db-1a", "primary", 5000, tmp_path / "db-1a")
+    node.data_dir.mkdir(parents=True)
+    (node.data_dir / "postmaster.pid").write_text(f"{os.getpid()}\n{node.data_dir}\n")
+    assert replication.postmaster_pid(node) is None  # alive, but it is pytest, not this node's postgres
+
+
+def test_an_unknown_node_name_is_a_threetier_error(server):
+    with pytest.raises(ThreetierError) as caught:
+        server.pair.node("db-9z")
+    assert "db-1a, db-1c" in caught.value.fix
 
 
 # --- the pair as data ----------------------------------------------------------------------
@@ -89,6 +275,21 @@ def test_single_az_twin_has_one_node_and_no_watchdog(tmp_path):
     assert [n.name for n in twin.db_nodes] == ["db-1a"]
     assert twin.db_pair() is None
     assert "db-watchdog" not in {s.name for s in twin.services()}
+
+
+def test_the_single_node_restarts_itself_and_retries_while_its_old_backends_linger(tmp_path):
+    single = Twin(pair_spec(multi_az=False), tmp_path / "single")
+    conf = render_supervisord_conf(single.services(), single.layout, identifier="x")
+    program = conf.split("[program:db-1a]")[1].split("[program:")[0]
+    assert "autorestart=true" in program and "startretries=10" in program and "startsecs=1" in program
+
+
+def test_a_pair_node_is_never_restarted_behind_the_watchdog(twin):
+    conf = render_supervisord_conf(twin.services(), twin.layout, identifier="x")
+    for name in ("db-1a", "db-1c"):
+        program = conf.split(f"[program:{name}]")[1].split("[program:")[0]
+        # no autorestart (two primaries), but the watchdog's own restart retries like the single node's
+        assert "autorestart=false" in program and "startretries=10" in program
 
 
 def test_roles_follow_the_roles_file_and_the_config_does_not(twin):

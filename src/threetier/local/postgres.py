@@ -302,6 +302,11 @@ def node_service(
         stop_signal="INT",
         stop_wait_seconds=15,
         start_seconds=1,
+        # Right after a kill -9 the old backends may still hold the shared memory for a
+        # moment, and a new postmaster exits at once ("pre-existing shared memory block
+        # is still in use"): supervisord tries again after 1 s, 2 s, ... (55 s in all)
+        # before it gives up. `up` still reports a failing start at the first BACKOFF.
+        start_retries=10,
         priority=priority,
     )
 

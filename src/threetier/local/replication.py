@@ -23,7 +23,13 @@ primary only. To keep that window from turning into lost writes, the watchdog
 promotes the standby only if it was a streaming *synchronous* standby at the last
 check before the primary died; otherwise it restarts the old primary in place (crash
 recovery keeps every acknowledged commit) and promotes only if that fails — the one
-case where writes acknowledged while degraded can be lost (both nodes failing).
+case where writes acknowledged while degraded can be lost (both nodes failing). A
+standby being rebuilt is never promoted.
+
+"The primary did not answer" means a connection-level failure only (psycopg's
+OperationalError: refused, timed out, shutting down, starting up, connection lost).
+Any other error is a bug or a misconfiguration, not a dead primary: it propagates,
+so it can never fence and demote a healthy primary.
 """
 
 from __future__ import annotations
@@ -31,18 +37,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from threetier.errors import ThreetierError
 from threetier.local import postgres
 from threetier.local.postgres import PgNode, chown_to
+from threetier.local.processes import descendants, is_alive, kill_process
 from threetier.local.secrets import DB_MASTER_PASSWORD, DB_REPLICATION_PASSWORD, read_secret
 
 REPLICATION_USER = "threetier_replicator"
 ROLES_FILE = "roles.json"
+
+if TYPE_CHECKING:
+    import psycopg
 
 Log = Callable[[str], None]
 
@@ -88,10 +101,11 @@ class Observation:
         return self.streaming and self.sync_state == "sync" and bool(self.sync_names)
 
 
-def failover_action(last: Observation | None) -> str:
+def failover_action(last: Observation | None, *, standby_rebuilding: bool = False) -> str:
     """When the primary is dead: 'promote' the standby only if it was in sync at the
-    last check; otherwise 'restart' the old primary (no acknowledged write is lost)."""
-    return "promote" if last is not None and last.in_sync else "restart"
+    last check; otherwise 'restart' the old primary (no acknowledged write is lost).
+    A standby being rebuilt (cloned, or started but not yet streaming) is never in sync."""
+    return "promote" if last is not None and last.in_sync and not standby_rebuilding else "restart"
 
 
 @dataclass(frozen=True)
@@ -132,7 +146,13 @@ class Pair:
         return next(n for n in self.nodes if n.name != primary)
 
     def node(self, name: str) -> PgNode:
-        return next(n for n in self.nodes if n.name == name)
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise ThreetierError(
+            f"the database pair has no node named {name!r}",
+            fix=f"use one of: {', '.join(n.name for n in self.nodes)}",
+        )
 
     def peer(self, node: PgNode) -> PgNode:
         return next(n for n in self.nodes if n.name != node.name)
@@ -142,7 +162,7 @@ class Pair:
     def master(self) -> dict[str, str]:
         return {"user": self.master_user, "password": read_secret(self.secrets_dir / DB_MASTER_PASSWORD)}
 
-    def connect(self, node: PgNode, timeout: float = 2):
+    def connect(self, node: PgNode, timeout: float = 2) -> psycopg.Connection:
         return postgres.connect(node.port, timeout=timeout, **self.master())
 
     # --- serialisation (the watchdog's config) -----------------------------------------
@@ -203,43 +223,100 @@ def ensure_replication_role(pair: Pair) -> None:
         ))
 
 
-def needs_base_backup(pair: Pair, node: PgNode) -> bool:
+def needs_base_backup(pair: Pair, node: PgNode) -> bool:  # noqa: ARG001 - callers pass the pair
     """A standby-to-be with no cluster, or one that is not a standby (an ex-primary
     after a failover, or a half-finished rebuild): it must be cloned again."""
     return not node.initialized or not (node.data_dir / "standby.signal").is_file()
 
 
-def _reset_slot(pair: Pair, primary: PgNode, slot: str, log: Log) -> None:
-    """A fresh physical slot for the standby (an old one may pin WAL from long ago)."""
-    from threetier.local.probes import wait_until  # noqa: PLC0415
-
+def reset_slot(pair: Pair, primary: PgNode, slot: str, log: Log) -> bool:
+    """A fresh physical slot for the standby being rebuilt (an old one may pin WAL from
+    long ago); never waits. False while an old walsender of that node still holds the
+    slot: it is told to stop (the node is being rebuilt, nothing else may use its slot),
+    so a call a moment later succeeds."""
     with pair.connect(primary) as conn:
-        def inactive() -> bool:
-            row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
-            return row is None or not row[0]
-
-        if not wait_until(inactive, timeout=15, interval=0.2):
-            raise ThreetierError(f"replication slot {slot} on {primary.name} is still in use by an old standby")
+        row = conn.execute("SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
+        if row is not None and row[0] is not None:
+            conn.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+            return False
         conn.execute(
             "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", (slot,)
         )
         conn.execute("SELECT pg_create_physical_replication_slot(%s, true)", (slot,))
     log(f"replication slot {slot} created on {primary.name}")
+    return True
 
 
-def build_standby(pair: Pair, node: PgNode, log: Log) -> float:
-    """Wipe `node` and clone it from the primary as a standby; return the seconds it took.
+@dataclass
+class Clone:
+    """A pg_basebackup of the primary into <node>/data.new, running in the background:
+    poll() it (the watchdog does, once per check), or wait() for it."""
 
-    The clone goes to data.new and replaces data only when complete, so an
-    interrupted rebuild leaves no half cluster that could start.
-    """
-    import time  # noqa: PLC0415
+    node: PgNode
+    primary: PgNode
+    process: subprocess.Popen
+    began: float = field(default_factory=time.monotonic)
 
-    began = time.monotonic()
+    @property
+    def staging(self) -> Path:
+        return self.node.directory / "data.new"
+
+    @property
+    def log_path(self) -> Path:
+        return self.node.directory / "basebackup.log"
+
+    def poll(self) -> bool:
+        """True once the copy is complete; False while it runs; ThreetierError if it failed."""
+        code = self.process.poll()
+        if code is None:
+            return False
+        if code != 0:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            try:
+                tail = self.log_path.read_text(errors="replace").strip().splitlines()[-10:]
+            except OSError:
+                tail = []
+            raise ThreetierError(
+                f"pg_basebackup of {self.primary.name} into {self.node.name} failed (exit {code})",
+                details=tail,
+                fix=f"check that {self.primary.name} runs and accepts replication logins "
+                "(see its log); `threetier down --purge` starts the pair over",
+            )
+        return True
+
+    def wait(self, timeout: float) -> None:
+        """Block until the copy is complete (ThreetierError if it fails or takes longer than `timeout`)."""
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.cancel()
+            raise ThreetierError(
+                f"pg_basebackup of {self.primary.name} into {self.node.name} took longer than {timeout:.0f} s",
+                fix=f"see the log of {self.primary.name}; a large database needs a longer rebuild",
+            ) from None
+        self.poll()
+
+    def cancel(self) -> None:
+        """Stop the copy (pg_basebackup and its WAL-streaming child) and drop the half copy."""
+        if self.process.poll() is None:
+            for pid in descendants(self.process.pid) | {self.process.pid}:
+                kill_process(pid, signal.SIGKILL)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass  # unkillable (D state): the rmtree below still frees the node
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def start_clone(pair: Pair, node: PgNode, log: Log) -> Clone:
+    """Start a pg_basebackup of the primary into `node`'s data.new (through `node`'s slot,
+    which reset_slot made fresh); returns at once."""
     primary = pair.primary()
     if node.name == primary.name:
-        raise ThreetierError(f"refusing to rebuild {node.name}: it is the primary")
-    _reset_slot(pair, primary, node.slot_name, log)
+        raise ThreetierError(
+            f"refusing to rebuild {node.name}: it is the primary",
+            fix=f"check {pair.roles_file}: it should name the node that runs as the primary",
+        )
     staging = node.directory / "data.new"
     shutil.rmtree(staging, ignore_errors=True)
     log(f"pg_basebackup of {primary.name} (127.0.0.1:{primary.port}) into {node.name}")
@@ -247,20 +324,26 @@ def build_standby(pair: Pair, node: PgNode, log: Log) -> float:
         f"host=127.0.0.1 port={primary.port} user={REPLICATION_USER} "
         f"passfile={node.replication_passfile} application_name={node.name}-basebackup connect_timeout=3"
     )
-    result = subprocess.run(
-        [
-            str(pair.bin_dir / "pg_basebackup"), "-D", str(staging), "-d", conninfo, "--no-password",
-            "-X", "stream", "-S", node.slot_name, "-c", "fast", "--no-sync",
-        ],
-        capture_output=True, text=True, cwd=node.directory, timeout=300, **postgres.demote_kwargs(pair.os_user),
-    )
-    log(f"pg_basebackup finished in {time.monotonic() - began:.1f} s (exit {result.returncode})")
-    if result.returncode != 0:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ThreetierError(
-            f"pg_basebackup of {primary.name} into {node.name} failed (exit {result.returncode})",
-            details=(result.stderr or result.stdout).strip().splitlines()[-10:],
+    # Output to a file, not a pipe: nobody reads a pipe while the watchdog polls.
+    with open(node.directory / "basebackup.log", "w") as output:
+        process = subprocess.Popen(
+            [
+                str(pair.bin_dir / "pg_basebackup"), "-D", str(staging), "-d", conninfo, "--no-password",
+                "-X", "stream", "-S", node.slot_name, "-c", "fast", "--no-sync",
+            ],
+            stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, cwd=node.directory,
+            **postgres.demote_kwargs(pair.os_user),
         )
+    return Clone(node, primary, process)
+
+
+def install_clone(pair: Pair, clone: Clone, log: Log) -> float:
+    """Put a complete clone in place of `node`'s data directory, as a standby of the
+    primary it was cloned from; return the seconds since the clone began. The old data
+    is replaced only now, so an interrupted rebuild never leaves a half cluster that
+    could start."""
+    node, staging = clone.node, clone.staging
+    log(f"pg_basebackup finished in {time.monotonic() - clone.began:.1f} s")
     # The primary's ALTER SYSTEM settings came along; a standby must not list itself.
     auto_conf = staging / "postgresql.auto.conf"
     if auto_conf.exists():
@@ -278,16 +361,69 @@ def build_standby(pair: Pair, node: PgNode, log: Log) -> float:
     postgres.write_node_config(
         node, bin_dir=pair.bin_dir, os_user=pair.os_user, standby=node_standby_lines(pair, node)
     )
-    seconds = time.monotonic() - began
-    log(f"{node.name} cloned from {primary.name} in {seconds:.1f} s")
+    seconds = time.monotonic() - clone.began
+    log(f"{node.name} cloned from {clone.primary.name} in {seconds:.1f} s")
     return seconds
+
+
+def build_standby(pair: Pair, node: PgNode, log: Log, *, timeout: float = 300) -> float:
+    """Wipe `node` and clone it from the primary as a standby, waiting for the copy
+    (what `up` does; the watchdog runs the same steps without blocking); return the
+    seconds it took."""
+    from threetier.local.probes import wait_until  # noqa: PLC0415
+
+    primary = pair.primary()
+    if node.name == primary.name:
+        raise ThreetierError(
+            f"refusing to rebuild {node.name}: it is the primary",
+            fix=f"check {pair.roles_file}: it should name the node that runs as the primary",
+        )
+    if not wait_until(lambda: reset_slot(pair, primary, node.slot_name, log), timeout=15, interval=0.2):
+        raise ThreetierError(
+            f"replication slot {node.slot_name} on {primary.name} is still in use by an old standby",
+            fix=f"stop whatever still streams as {node.name} (see `threetier status`), then run `threetier up` again",
+        )
+    clone = start_clone(pair, node, log)
+    clone.wait(timeout)
+    return install_clone(pair, clone, log)
+
+
+def segment_in_use(node: PgNode, shm_table: Path = Path("/proc/sysvipc/shm")) -> bool:
+    """Whether processes of `node`'s last postmaster are still attached to its shared
+    memory: after a kill -9 its backends linger for a moment, and a new postmaster
+    refuses to start until they are gone ("pre-existing shared memory block is still
+    in use")."""
+    try:
+        shmid = int((node.data_dir / "postmaster.pid").read_text().splitlines()[6].split()[1])
+        table = shm_table.read_text().splitlines()[1:]
+    except (OSError, ValueError, IndexError):
+        return False
+    for line in table:
+        fields = line.split()
+        if len(fields) > 6 and fields[1] == str(shmid):
+            return int(fields[6]) > 0
+    return False
+
+
+def postmaster_pid(node: PgNode) -> int | None:
+    """The pid in the node's postmaster.pid while that process is alive and is this
+    node's postmaster (a stale file may name a pid reused by another program)."""
+    try:
+        pid = int((node.data_dir / "postmaster.pid").read_text().splitlines()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if is_alive(pid) and str(node.data_dir).encode() in cmdline else None
 
 
 # --- observing and steering the pair -------------------------------------------------
 
 
 def observe(pair: Pair, primary: PgNode, standby: PgNode, *, timeout: float = 1) -> Observation | None:
-    """The pair as the primary sees it; None when the primary does not answer as a primary."""
+    """The pair as the primary sees it; None when the primary does not answer as a primary
+    (a connection-level failure, or it runs as a standby). Any other error propagates."""
+    import psycopg  # noqa: PLC0415 - keeps `threetier --help` fast
+
     try:
         with pair.connect(primary, timeout=timeout) as conn:
             in_recovery, names = conn.execute(
@@ -301,7 +437,7 @@ def observe(pair: Pair, primary: PgNode, standby: PgNode, *, timeout: float = 1)
                 " WHERE application_name = %s ORDER BY state = 'streaming' DESC LIMIT 1",
                 (standby.name,),
             ).fetchone()
-    except Exception:  # noqa: BLE001 - any failure is "the primary did not answer"
+    except psycopg.OperationalError:  # refused, timed out, shutting down, starting up, lost
         return None
     if row is None:
         return Observation(names, None, None, None, None)
@@ -323,14 +459,20 @@ def promote(pair: Pair, node: PgNode) -> None:
     with pair.connect(node, timeout=3) as conn:
         (promoted,) = conn.execute("SELECT pg_promote(true, 30)").fetchone()
     if not promoted:
-        raise ThreetierError(f"{node.name} did not finish its promotion within 30 s")
+        raise ThreetierError(
+            f"{node.name} did not finish its promotion within 30 s",
+            fix=f"see the log of {node.name}; `threetier status` shows which node runs as the primary",
+        )
     set_sync_names(pair, node, "")
 
 
 def is_in_recovery(pair: Pair, node: PgNode, timeout: float = 1) -> bool | None:
-    """True for a standby, False for a primary, None when it does not answer."""
+    """True for a standby, False for a primary, None when it does not answer (a
+    connection-level failure; any other error propagates)."""
+    import psycopg  # noqa: PLC0415
+
     try:
         with pair.connect(node, timeout=timeout) as conn:
             return bool(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
-    except Exception:  # noqa: BLE001
+    except psycopg.OperationalError:
         return None

@@ -42,6 +42,7 @@ class Service:
     stop_signal: str = "TERM"
     stop_wait_seconds: int = 10
     start_seconds: int = 1
+    start_retries: int = 3  # failed starts in a row (supervisord backs off 1 s, 2 s, ... between) before FATAL
     priority: int = 100
     role: str | None = None  # "primary" / "standby" for database nodes
 

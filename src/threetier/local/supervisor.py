@@ -44,7 +44,7 @@ def render_program(service: Service, layout: Layout) -> str:
         "autostart=false",
         f"autorestart={'true' if service.autorestart else 'false'}",
         f"startsecs={service.start_seconds}",
-        "startretries=3",
+        f"startretries={service.start_retries}",
         f"stopsignal={service.stop_signal}",
         f"stopwaitsecs={service.stop_wait_seconds}",
         "stopasgroup=true",
