@@ -18,7 +18,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from threetier.aws.nag import suppress
+from threetier.aws.constructs.buckets import private_bucket
 
 # A scheduled key deletion can be cancelled during this window (7 is the minimum).
 KEY_DELETION_WINDOW = Duration.days(7)
@@ -77,17 +77,13 @@ class AuditTrail(Construct):
             )
         )
 
-        self.bucket = s3.Bucket(
+        self.bucket = private_bucket(
             self,
             "Logs",
-            encryption=s3.BucketEncryption.KMS,
+            retain_data=retain_data,
             encryption_key=self.key,
-            bucket_key_enabled=True,  # one KMS call per bucket key, not per log file
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=removal,
-            auto_delete_objects=not retain_data,
+            no_access_logs_because="This bucket holds the audit trail itself (signed, validated log "
+            "files); access logs of it would need another bucket, and its own S3 data events would loop.",
         )
         self.trail = cloudtrail.Trail(
             self,
@@ -109,10 +105,3 @@ class AuditTrail(Construct):
             )
         # The bucket policy must exist before CloudTrail checks it can write there.
         self.trail.node.add_dependency(self.bucket)
-
-        suppress(
-            self.bucket,
-            "AwsSolutions-S1",
-            "This bucket holds the audit trail itself (signed, validated log files); access "
-            "logs of it would need another bucket, and its own S3 data events would loop.",
-        )

@@ -40,6 +40,43 @@ def regional_certificate(
     )
 
 
+def failover_record(
+    scope: Construct,
+    construct_id: str,
+    *,
+    zone: route53.IHostedZone,
+    domain: str,
+    failover: str,
+    target: str,
+    target_dns_name: str,
+    target_zone_id: str,
+    evaluate_target_health: bool,
+    health_check_id: str | None = None,
+) -> route53.CfnRecordSet:
+    """One half of the domain's failover pair: an alias A record to `target` (a short name:
+    its set identifier is "<failover>-<target>"), `failover` "PRIMARY" (the ALB,
+    `LoadBalancerRecord`) or "SECONDARY" (the sorry page, `SorrySite`).
+
+    Route 53 answers with the PRIMARY while it is healthy (its health check, and its
+    target's health when `evaluate_target_health`), else with the SECONDARY.
+    """
+    return route53.CfnRecordSet(
+        scope,
+        construct_id,
+        hosted_zone_id=zone.hosted_zone_id,
+        name=f"{domain}.",
+        type="A",
+        set_identifier=f"{failover.lower()}-{target}",
+        failover=failover,
+        health_check_id=health_check_id,
+        alias_target=route53.CfnRecordSet.AliasTargetProperty(
+            dns_name=target_dns_name,
+            hosted_zone_id=target_zone_id,
+            evaluate_target_health=evaluate_target_health,
+        ),
+    )
+
+
 class LoadBalancerRecord(Construct):
     """The domain → the ALB. With failover: PRIMARY, evaluating target health plus a
     Route 53 health check on the health path, so all targets down flips to SECONDARY.
@@ -87,18 +124,15 @@ class LoadBalancerRecord(Construct):
                 route53.CfnHealthCheck.HealthCheckTagProperty(key="Name", value=f"{domain} ALB")
             ],
         )
-        self.record = route53.CfnRecordSet(
+        self.record = failover_record(
             self,
             "Primary",
-            hosted_zone_id=zone.hosted_zone_id,
-            name=f"{domain}.",
-            type="A",
-            set_identifier="primary-alb",
+            zone=zone,
+            domain=domain,
             failover="PRIMARY",
+            target="alb",
+            target_dns_name=alb.load_balancer_dns_name,
+            target_zone_id=alb.load_balancer_canonical_hosted_zone_id,
+            evaluate_target_health=True,
             health_check_id=self.health_check.attr_health_check_id,
-            alias_target=route53.CfnRecordSet.AliasTargetProperty(
-                dns_name=alb.load_balancer_dns_name,
-                hosted_zone_id=alb.load_balancer_canonical_hosted_zone_id,
-                evaluate_target_health=True,
-            ),
         )

@@ -7,7 +7,7 @@ plain HTTP on 80 (and `threetier check` warns). The health check is the paramete
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
@@ -15,6 +15,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from threetier import spec as model
+from threetier.aws.constructs.buckets import private_bucket
 from threetier.aws.nag import suppress
 
 
@@ -103,25 +104,16 @@ class LoadBalancer(Construct):
 
         self.access_logs_bucket: s3.Bucket | None = None
         if load_balancer.access_logs:
-            self.access_logs_bucket = s3.Bucket(
+            # S3-managed encryption (the recipe's default): ALB access logs support no other.
+            self.access_logs_bucket = private_bucket(
                 self,
                 "AccessLogs",
-                # ALB access logs support only S3-managed keys.
-                encryption=s3.BucketEncryption.S3_MANAGED,
-                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-                enforce_ssl=True,
-                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-                removal_policy=RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY,
-                auto_delete_objects=not retain_data,
-                lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
+                retain_data=retain_data,
+                expire_after=Duration.days(90),
+                no_access_logs_because="This bucket receives the ALB's access logs; logging access to "
+                "the log bucket itself would need yet another bucket.",
             )
             self.alb.log_access_logs(self.access_logs_bucket, prefix="alb")
-            suppress(
-                self.access_logs_bucket,
-                "AwsSolutions-S1",
-                "This bucket receives the ALB's access logs; logging access to the log bucket "
-                "itself would need yet another bucket.",
-            )
         else:
             suppress(
                 self.alb,

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as targets
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
+from threetier.aws.constructs.buckets import private_bucket
+from threetier.aws.constructs.dns import failover_record
 from threetier.aws.nag import asset_bucket_objects, cdk_provider, logical_id, suppress
 
 PAGE_KEY = "sorry.html"
@@ -42,15 +43,12 @@ class SorrySite(Construct):
         retain_data: bool,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = s3.Bucket(
+        self.bucket = private_bucket(
             self,
             "Bucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY,
-            auto_delete_objects=not retain_data,
+            retain_data=retain_data,
+            no_access_logs_because="The bucket holds one public page served through CloudFront; its "
+            "reads are CloudFront's, and a second bucket for access logs would cost more than it tells.",
         )
         self.certificate = acm.Certificate(
             self,
@@ -91,27 +89,18 @@ class SorrySite(Construct):
             content_type="text/html; charset=utf-8",
             cache_control=[s3deploy.CacheControl.from_string(PAGE_CACHE_CONTROL)],
         )
-        self.record = route53.CfnRecordSet(
+        self.record = failover_record(
             self,
             "Secondary",
-            hosted_zone_id=zone.hosted_zone_id,
-            name=f"{domain}.",
-            type="A",
-            set_identifier="secondary-sorry",
+            zone=zone,
+            domain=domain,
             failover="SECONDARY",
-            alias_target=route53.CfnRecordSet.AliasTargetProperty(
-                dns_name=self.distribution.distribution_domain_name,
-                hosted_zone_id=targets.CloudFrontTarget.get_hosted_zone_id(self),
-                evaluate_target_health=False,
-            ),
+            target="sorry",
+            target_dns_name=self.distribution.distribution_domain_name,
+            target_zone_id=targets.CloudFrontTarget.get_hosted_zone_id(self),
+            evaluate_target_health=False,
         )
 
-        suppress(
-            self.bucket,
-            "AwsSolutions-S1",
-            "The bucket holds one public page served through CloudFront; its reads are "
-            "CloudFront's, and a second bucket for access logs would cost more than it tells.",
-        )
         suppress(
             self.distribution,
             "AwsSolutions-CFR1",

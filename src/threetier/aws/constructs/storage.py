@@ -19,7 +19,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from threetier import spec as model
-from threetier.aws.nag import suppress
+from threetier.aws.constructs.buckets import private_bucket
 from threetier.aws.user_data import APP_GID, APP_UID
 
 __all__ = ["APP_GID", "APP_UID", "NFS_PORT", "SharedStorage"]
@@ -114,23 +114,13 @@ class SharedStorage(Construct):
 
         self.media_bucket: s3.Bucket | None = None
         if storage.media_backend == "s3":
-            self.media_bucket = s3.Bucket(
+            self.media_bucket = private_bucket(
                 self,
                 "MediaBucket",
-                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-                encryption=s3.BucketEncryption.S3_MANAGED,
-                enforce_ssl=True,
-                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                retain_data=retain_data,
                 versioned=storage.media_versioning,
-                removal_policy=removal,
-                # A throwaway environment's destroy empties the bucket first, or it would fail.
-                auto_delete_objects=not retain_data,
-            )
-            suppress(
-                self.media_bucket,
-                "AwsSolutions-S1",
-                "Every object access is recorded by the audit trail's S3 data events "
-                "(AuditTrail); server access logs would need another bucket for the same facts.",
+                no_access_logs_because="Every object access is recorded by the audit trail's S3 data "
+                "events (AuditTrail); server access logs would need another bucket for the same facts.",
             )
 
     def mount_commands(self, *, mount_point: str) -> list[str]:
