@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
 from threetier.cli.context import SECTION, Column, Output
 
 
-def console(*, terminal: bool) -> Console:
+@pytest.fixture(autouse=True)
+def not_dumb(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm")  # Rich draws a dumb terminal 80 columns wide
+
+
+def console(*, terminal: bool, width: int = 100) -> Console:
     return Console(
-        file=io.StringIO(), width=100, record=True, color_system=None, force_terminal=terminal
+        file=io.StringIO(), width=width, record=True, color_system=None, force_terminal=terminal
     )
 
 
@@ -42,7 +48,7 @@ def test_table_on_a_terminal_is_a_rich_table():
 
 
 def test_a_long_line_is_not_wrapped_in_a_pipe():
-    out = Console(file=io.StringIO(), width=20, record=True, color_system=None)
+    out = console(terminal=False, width=20)
     Output(out=out).table("t", ["message"], [["a message far wider than the console is"]])
     assert out.export_text().splitlines()[-1] == "a message far wider than the console is"
 
