@@ -26,8 +26,12 @@ import base64
 import hashlib
 import hmac
 import os
+from typing import TYPE_CHECKING
 
 from threetier.errors import ThreetierError
+
+if TYPE_CHECKING:
+    import psycopg
 
 ROLE_LIMITS = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
 ALTERABLE_LIMITS = "LOGIN NOCREATEDB NOCREATEROLE"  # what a non-superuser may re-assert
@@ -47,7 +51,7 @@ def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int 
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
-def ensure_app_role(conn, *, app_user: str, app_password: str) -> None:
+def ensure_app_role(conn: psycopg.Connection, *, app_user: str, app_password: str) -> None:
     """CREATE or ALTER the app role: login with this password, and nothing more.
 
     Only a superuser may even mention SUPERUSER/REPLICATION/BYPASSRLS in ALTER ROLE
@@ -79,11 +83,11 @@ def ensure_app_role(conn, *, app_user: str, app_password: str) -> None:
             )
 
 
-def _is_superuser(conn) -> bool:
+def _is_superuser(conn: psycopg.Connection) -> bool:
     return conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
 
 
-def ensure_database(conn, *, database: str, owner: str) -> None:
+def ensure_database(conn: psycopg.Connection, *, database: str, owner: str) -> None:
     """CREATE DATABASE if missing (the twin; RDS creates it from the template)."""
     from psycopg import sql  # noqa: PLC0415
 
@@ -95,7 +99,7 @@ def ensure_database(conn, *, database: str, owner: str) -> None:
         )
 
 
-def restrict_connections(conn, *, database: str, app_user: str) -> None:
+def restrict_connections(conn: psycopg.Connection, *, database: str, app_user: str) -> None:
     """Only its owner and app may connect to the database; nobody else to `postgres`.
 
     (Where the master does not own `postgres`, as on RDS, the last REVOKE is a warning.)
@@ -108,7 +112,7 @@ def restrict_connections(conn, *, database: str, app_user: str) -> None:
     conn.execute("REVOKE CONNECT ON DATABASE postgres FROM PUBLIC")
 
 
-def give_public_schema(conn, *, database: str, app_user: str) -> None:
+def give_public_schema(conn: psycopg.Connection, *, database: str, app_user: str) -> None:
     """Make app the owner of `public` and of what the connected role made there.
 
     `conn` is connected to `database` as its owner (the master); autocommit.
@@ -152,7 +156,7 @@ def give_public_schema(conn, *, database: str, app_user: str) -> None:
         )
 
 
-def ensure_app_access(conn, *, database: str, app_user: str, app_password: str) -> None:
+def ensure_app_access(conn: psycopg.Connection, *, database: str, app_user: str, app_password: str) -> None:
     """Everything above but creating the database, on one connection to `database` as its
     owner: what the AWS migration step runs before migrating as app."""
     ensure_app_role(conn, app_user=app_user, app_password=app_password)

@@ -363,7 +363,9 @@ def topology_problems(spec: Spec) -> list[str]:
     app_ports = range(local.first_app_port, local.first_app_port + spec.web.instances)
     for key, port in ports.items():
         if port in app_ports:
-            problems.append(f"{key}: {port} collides with the app instances' ports {app_ports.start}-{app_ports.stop - 1}")
+            problems.append(
+                f"{key}: {port} collides with the app instances' ports {app_ports.start}-{app_ports.stop - 1}"
+            )
     if len(set(ports.values())) < len(ports):
         problems.append("local: http_port, https_port and db_port (and db_port + 1) must all differ")
     return problems

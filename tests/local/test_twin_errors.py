@@ -80,7 +80,8 @@ def test_a_database_that_will_not_start_shows_its_log_and_up_undoes_itself(other
         script.chmod(0o755)
     project = Path(os.environ["THREETIER_PROJECT_ROOT"])
     toml = project / "parameters" / "clash.toml"
-    toml.write_text(toml.read_text().replace("[local]\n", f'[local]\npostgres = "system"\npostgres_bin_dir = "{bin_dir}"\n'))
+    system = f'[local]\npostgres = "system"\npostgres_bin_dir = "{bin_dir}"\n'
+    toml.write_text(toml.read_text().replace("[local]\n", system))
     code = main(["--env", "clash", "up"])
     err = capsys.readouterr().err
     assert code == 1, err

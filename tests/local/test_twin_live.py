@@ -80,7 +80,9 @@ def test_a_file_uploaded_through_one_instance_downloads_through_the_other(runnin
     )
     assert created.status_code == 201, created.text
     assert created.headers["X-Threetier-Instance"] == "web-1a"
-    download = requests.get(f"http://127.0.0.1:{port_c}/users/{user_id}/attachment", headers=AS_IF_BEHIND_LB, timeout=10)
+    download = requests.get(
+        f"http://127.0.0.1:{port_c}/users/{user_id}/attachment", headers=AS_IF_BEHIND_LB, timeout=10
+    )
     assert download.status_code == 200, download.text
     assert download.headers["X-Threetier-Instance"] == "web-1c"
     assert download.content == content

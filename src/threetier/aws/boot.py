@@ -32,7 +32,7 @@ from threetier.aws.api import secret_reader
 from threetier.errors import ThreetierError
 
 MASTER_USER_ENV = "THREETIER_DB_MASTER_USER"
-MASTER_PASSWORD_ENV = "THREETIER_DB_MASTER_PASSWORD"
+MASTER_PASSWORD_ENV = "THREETIER_DB_MASTER_PASSWORD"  # noqa: S105 - the variable's name
 # A fixed key every instance agrees on: "3tier" in ASCII.
 MIGRATION_LOCK_KEY = 0x3374696572
 LOCK_WAIT_SECONDS = 900
@@ -142,8 +142,8 @@ def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environ.items() if k not in (MASTER_USER_ENV, MASTER_PASSWORD_ENV)}
 
 
-def connect_as(user: str, password: str):
-    import psycopg
+def connect_as(user: str, password: str):  # noqa: ANN201 - a psycopg.Connection
+    import psycopg  # noqa: PLC0415 - only the steps that reach the database load it
 
     last_error: Exception | None = None
     for _attempt in range(CONNECT_ATTEMPTS):
@@ -207,7 +207,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             app_user=args.app_user,
         )
         return 0
-    from threetier import dbroles
+    from threetier import dbroles  # noqa: PLC0415 - only `migrate` needs it
 
     master_user, master_password = master_credentials(
         os.environ,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from threetier.errors import ThreetierError
 
@@ -48,7 +49,7 @@ class MigrationTask:
 
 
 def run_migrations(
-    ecs_client,
+    ecs_client: Any,  # a boto3 ECS client (boto3 has no type stubs here)
     task: MigrationTask,
     *,
     timeout_seconds: float = 900,

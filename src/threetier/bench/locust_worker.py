@@ -34,7 +34,7 @@ def run(url: str, requests: int, concurrency: int, ca_cert: str | None, timeout:
     spread: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
 
-    def ssl_context():
+    def ssl_context() -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=ca_cert) if ca_cert else ssl.create_default_context()
         return context
 

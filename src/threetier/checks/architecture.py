@@ -22,7 +22,7 @@ SSH_PORT = 22
 POSTGRES_PORT = 5432
 NFS_PORT = 2049
 _PASSWORD_KEY = re.compile(r"password", re.IGNORECASE)
-_DYNAMIC_SECRET = "{{resolve:secretsmanager:"
+_DYNAMIC_SECRET = "{{resolve:secretsmanager:"  # noqa: S105 - the reference syntax, not a secret
 
 
 def check_template(name: str, template: dict[str, Any]) -> list[Finding]:

@@ -19,7 +19,7 @@ IGNORED = {
 
 def lint_templates(templates: list[tuple[Path, str]]) -> list[Finding]:
     """Lint each (template, region); ignored rules are left out."""
-    from cfnlint.api import ManualArgs, lint_file
+    from cfnlint.api import ManualArgs, lint_file  # noqa: PLC0415 - cfn-lint takes seconds to import
 
     findings = []
     for template, region in templates:

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from threetier.bench.run import bench as run_bench
-from threetier.cli.context import Column, Output, app_context
+from threetier.cli.context import AppContext, Column, Output, app_context
 
 
 def bench(
@@ -58,7 +58,7 @@ def show_result(output: Output, result: dict) -> None:
     )
 
 
-def _twin_target(context, path: str, ca_cert: Path | None) -> tuple[str, Path | None]:
+def _twin_target(context: AppContext, path: str, ca_cert: Path | None) -> tuple[str, Path | None]:
     from threetier.local.twin import Twin
 
     twin = Twin.for_spec(context.spec)

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from threetier.cli.context import AppContext, Column, Output, app_context
 from threetier.drill.report import DrillResult
+from threetier.drill.target import DrillTarget
 
 drill_app = typer.Typer(help="Rehearse failures under load and measure them.", no_args_is_help=True)
 
@@ -24,7 +25,7 @@ TARGET_OPTION = typer.Option(TargetKind.twin, "--target", help="The local twin, 
 JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON.")
 
 
-def _target(context: AppContext, kind: TargetKind, *, database: bool = False):
+def _target(context: AppContext, kind: TargetKind, *, database: bool = False) -> DrillTarget:
     if kind is TargetKind.aws:
         if database:
             from threetier.errors import ThreetierError

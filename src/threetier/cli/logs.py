@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import typer
+from rich.console import Console
 
 from threetier.cli.context import app_context
 from threetier.errors import ThreetierError
@@ -13,7 +16,9 @@ from threetier.errors import ThreetierError
 def logs(
     ctx: typer.Context,
     components: list[str] = typer.Argument(
-        None, help="db-1a, db-1c, db-watchdog, web-1a, lb, lb-health, asg, supervisord, migrate...; all but lb-health when omitted."
+        None,
+        help="db-1a, db-1c, db-watchdog, web-1a, lb, lb-health, asg, supervisord, migrate...; "
+        "all but lb-health when omitted.",
     ),
     lines: int = typer.Option(20, "--lines", "-n", min=0, help="How many lines to show from the end."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines (Ctrl-C stops)."),
@@ -41,7 +46,7 @@ def logs(
             context.output.info(f"no logs yet in {log_dir}")
             return
     out = context.output.out
-    prefix = (lambda name: f"{name:<12}| ") if len(names) > 1 else (lambda name: "")
+    prefix = (lambda name: f"{name:<12}| ") if len(names) > 1 else (lambda _name: "")
     for name in names:
         for line in tail_lines(log_dir / f"{name}.log", lines):
             out.out(prefix(name) + line, highlight=False)
@@ -49,7 +54,7 @@ def logs(
         _follow([log_dir / f"{name}.log" for name in names], prefix, out)
 
 
-def _follow(paths, prefix, out) -> None:
+def _follow(paths: list[Path], prefix: Callable[[str], str], out: Console) -> None:
     positions = {path: path.stat().st_size if path.exists() else 0 for path in paths}
     try:
         while True:

@@ -56,7 +56,7 @@ USABLE_STACK_STATES = {
 GONE_STATES = ("Terminating", "Terminated", "Detaching", "Detached")
 
 
-def _stack(cloudformation, name: str, region: str, env: str) -> tuple[dict[str, str], list[dict]]:
+def _stack(cloudformation: Any, name: str, region: str, env: str) -> tuple[dict[str, str], list[dict]]:
     """(outputs, resources) of a deployed, usable stack."""
     stack = describe_stack(cloudformation, name)
     if stack is None:
@@ -86,7 +86,7 @@ class AwsTarget:
         *,
         url: str,
         fleet: _Ec2Fleet | _EcsFleet,
-        client,
+        client: Any,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spec = spec
@@ -102,7 +102,7 @@ class AwsTarget:
 
     @classmethod
     def for_spec(
-        cls, spec: Spec, *, client=None, clock: Callable[[], float] = time.monotonic
+        cls, spec: Spec, *, client: Any = None, clock: Callable[[], float] = time.monotonic
     ) -> AwsTarget:
         """The environment `spec` describes, as deployed; ThreetierError when it is not."""
         client = client or clients(spec.project.region, DRILL)
@@ -208,7 +208,7 @@ def _saved(tags: list[dict], key: str = "Key", value: str = "Value") -> dict | N
 class _Ec2Fleet:
     """The Auto Scaling group: members are instance ids (also the target ids)."""
 
-    def __init__(self, client, asg_name: str, spec: Spec) -> None:
+    def __init__(self, client: Any, asg_name: str, spec: Spec) -> None:
         self.asg_name = asg_name
         self.spec = spec
         self.target_group_arn = ""
@@ -216,7 +216,7 @@ class _Ec2Fleet:
         self._autoscaling, self._ec2 = client("autoscaling"), client("ec2")
 
     @classmethod
-    def from_resources(cls, client, stack: str, resources: list[dict], spec: Spec) -> _Ec2Fleet:
+    def from_resources(cls, client: Any, stack: str, resources: list[dict], spec: Spec) -> _Ec2Fleet:
         groups = _of_type(resources, ASG_TYPE)
         if len(groups) != 1:
             raise ThreetierError(
@@ -293,7 +293,7 @@ class _Ec2Fleet:
 class _EcsFleet:
     """The Fargate service: members are task ids; the target group holds their IPs."""
 
-    def __init__(self, client, cluster: str, service: str, spec: Spec) -> None:
+    def __init__(self, client: Any, cluster: str, service: str, spec: Spec) -> None:
         self.cluster, self.service = cluster, service
         self.spec = spec
         self.target_group_arn = ""
@@ -302,7 +302,7 @@ class _EcsFleet:
         self._task_ips: dict[str, str] = {}
 
     @classmethod
-    def from_resources(cls, client, stack: str, resources: list[dict], spec: Spec) -> _EcsFleet:
+    def from_resources(cls, client: Any, stack: str, resources: list[dict], spec: Spec) -> _EcsFleet:
         services, clusters = (
             _of_type(resources, ECS_SERVICE_TYPE),
             _of_type(resources, ECS_CLUSTER_TYPE),

@@ -42,7 +42,7 @@ def drill_db(target: DatabaseDrillTarget, spec: Spec, *, max_seconds: float = 90
     result = DrillResult(drill="db", target=target.label)
     roles = target.database_roles()
     if "standby" not in roles.values():
-        from threetier.errors import ThreetierError
+        from threetier.errors import ThreetierError  # noqa: PLC0415 - the rare path
 
         raise ThreetierError(
             f"{target.label}: no standby database to fail over to (roles: {roles})",
@@ -66,7 +66,7 @@ def drill_db(target: DatabaseDrillTarget, spec: Spec, *, max_seconds: float = 90
     first_ok_after = next((o for o in outcomes if o.ok and o.started > killed_at), None)
     result.rto_seconds = None if first_ok_after is None else first_ok_after.finished - killed_at
 
-    acknowledged = [uid for uid, o in zip(writer.sent, outcomes) if o.ok]
+    acknowledged = [uid for uid, o in zip(writer.sent, outcomes, strict=False) if o.ok]
     result.requests = len(outcomes)
     result.failed_requests = sum(not o.ok for o in outcomes)
     result.acknowledged_writes = len(acknowledged)

@@ -86,7 +86,7 @@ def wait_for_health(
 
 
 def raise_not_ready(target: DrillTarget) -> None:
-    from threetier.errors import ThreetierError
+    from threetier.errors import ThreetierError  # noqa: PLC0415 - the rare path
 
     raise ThreetierError(
         f"{target.label}: not every instance is healthy before the drill: {target.target_health()}",

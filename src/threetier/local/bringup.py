@@ -149,7 +149,7 @@ def _up(plan: TwinPlan, programs: Programs, clock: Clock, progress: Progress) ->
             for name in reversed(started):
                 try:
                     programs.stop(name)
-                except Exception:  # noqa: BLE001 - best effort on the way out
+                except Exception:  # noqa: BLE001, S110 - best effort on the way out
                     pass
         raise
     return UpResult(plan.url, layout.caddy_ca_root, started, clock.now() - began, orphans_stopped=len(orphans))

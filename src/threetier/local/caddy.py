@@ -215,7 +215,9 @@ class TargetHealthReader:
         if info.st_ino != self._inode or info.st_size < self._offset:
             self._inode, self._offset, self._partial = info.st_ino, 0, b""
             self._state = {port: None for port in self.ports}
-            rolled = sorted(self.log.parent.glob(f"{self.log.stem}-*{self.log.suffix}"), key=lambda p: p.stat().st_mtime)
+            rolled = sorted(
+                self.log.parent.glob(f"{self.log.stem}-*{self.log.suffix}"), key=lambda p: p.stat().st_mtime
+            )
             if rolled:
                 self._feed(rolled[-1].read_bytes(), final=True)
         if info.st_size > self._offset:

@@ -68,7 +68,7 @@ def _start_db_nodes(
     for node in nodes:
         progress(f"waiting for PostgreSQL {node.name} to accept logins (SELECT 1)")
         ready = wait_until(
-            lambda: postgres.sql_ready(node.port, **master) or programs.failed(node.name),
+            lambda: postgres.sql_ready(node.port, **master) or programs.failed(node.name),  # noqa: B023 - polled now
             timeout=60, interval=0.2, clock=clock,
         )
         if not ready or programs.failed(node.name):

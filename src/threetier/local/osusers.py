@@ -21,7 +21,7 @@ def ensure_system_user(name: str, why: str) -> str:
     except KeyError:
         pass
     result = subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],  # noqa: S607 - from PATH
         capture_output=True, text=True,
     )
     try:  # another twin may have created it at the same moment: that is fine too

@@ -102,7 +102,7 @@ class PortAllocator:
             self.lock_fd()
             # A random start spreads concurrent processes over the range; the locks, not
             # the randomness, are what keep them apart.
-            start = random.randrange(total)
+            start = random.randrange(total)  # noqa: S311 - not a secret
             for size in sizes:
                 if size < 1 or size > total:
                     raise ValueError(f"a block of {size} ports cannot be allocated")

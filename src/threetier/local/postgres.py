@@ -314,7 +314,7 @@ def node_service(
 # --- SQL ------------------------------------------------------------------------------
 
 
-def connect(port: int, *, user: str, password: str, dbname: str = "postgres", timeout: float = 3):
+def connect(port: int, *, user: str, password: str, dbname: str = "postgres", timeout: float = 3):  # noqa: ANN201 - psycopg.Connection
     import psycopg  # noqa: PLC0415 - keeps `threetier --help` fast
 
     return psycopg.connect(

@@ -113,7 +113,7 @@ class _UnixTransport(xmlrpc.client.Transport):
         super().__init__()
         self._path, self._timeout = path, timeout
 
-    def make_connection(self, host):  # noqa: ANN001 - signature from xmlrpc.client
+    def make_connection(self, host):  # noqa: ANN001, ANN202, ARG002 - signature from xmlrpc.client
         return _UnixConnection(self._path, self._timeout)
 
 
@@ -129,7 +129,7 @@ class Supervisor:
         self.layout = layout
         self.timeout = timeout
 
-    def rpc(self, timeout: float | None = None):
+    def rpc(self, timeout: float | None = None):  # noqa: ANN201 - an xmlrpc.client.ServerProxy
         transport = _UnixTransport(str(self.layout.supervisor_socket), timeout or self.timeout)
         return xmlrpc.client.ServerProxy("http://localhost/RPC2", transport=transport, allow_none=True).supervisor
 

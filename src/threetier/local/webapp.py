@@ -125,7 +125,9 @@ def static_fingerprint() -> str:
 
 def static_is_current(static_root: Path) -> bool:
     marker = static_root / FINGERPRINT_FILE
-    return (static_root / "staticfiles.json").is_file() and marker.is_file() and marker.read_text() == static_fingerprint()
+    return (
+        (static_root / "staticfiles.json").is_file() and marker.is_file() and marker.read_text() == static_fingerprint()
+    )
 
 
 def mark_static_collected(static_root: Path) -> Path:

@@ -17,10 +17,11 @@ DEFAULT_SETTINGS = "threetier.webapp.settings.production"
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", DEFAULT_SETTINGS)
-    from django.conf import settings
-    from django.core.management import execute_from_command_line
+    # Django reads DJANGO_SETTINGS_MODULE when it is imported: only after the default is set.
+    from django.conf import settings  # noqa: PLC0415
+    from django.core.management import execute_from_command_line  # noqa: PLC0415
 
-    from threetier.webapp.settings.env import SettingsError
+    from threetier.webapp.settings.env import SettingsError  # noqa: PLC0415
 
     try:
         settings.INSTALLED_APPS  # noqa: B018 - loads the settings module, which checks the environment

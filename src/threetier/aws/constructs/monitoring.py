@@ -108,7 +108,9 @@ class Monitoring(Construct):
             threshold: float,
             minutes: int,
             description: str,
-            comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            comparison: cloudwatch.ComparisonOperator = (
+                cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+            ),
             missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
         ) -> cloudwatch.Alarm:
             created = cloudwatch.Alarm(
@@ -132,7 +134,9 @@ class Monitoring(Construct):
             web_cpu,
             threshold=monitoring.cpu_alarm_percent,
             minutes=monitoring.cpu_alarm_minutes,
-            description=f"Web tier CPU >= {monitoring.cpu_alarm_percent} % for {monitoring.cpu_alarm_minutes} min (seed 004)",
+            description=(
+                f"Web tier CPU >= {monitoring.cpu_alarm_percent} % for {monitoring.cpu_alarm_minutes} min (seed 004)"
+            ),
         )
         per_minute = {"period": MINUTE, "statistic": cloudwatch.Stats.SUM}
         elb_5xx = load_balancer.metrics.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, **per_minute)
