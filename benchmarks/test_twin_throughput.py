@@ -40,3 +40,17 @@ def test_table_has_a_row_per_measurement_and_names_the_machine():
     text = console.export_text()
     assert "LB (Caddy, HTTPS)" in text and "direct (HTTP)" in text and "123" in text
     assert f"{machine_info()['cpus']} ×" in text
+
+
+def twin_ports(spec) -> set[int]:
+    local = spec.local
+    apps = range(local.first_app_port, local.first_app_port + len(spec.instance_azs()))
+    return {local.http_port, local.https_port, local.db_port, local.db_port + 1, *apps}
+
+
+def test_the_twins_of_one_run_never_share_a_port():
+    # The script brings up a twin per instance count, one after another; a test twin may run beside it.
+    specs = [twin_spec(count) for count in (1, 2, 4)]
+    for i, first in enumerate(specs):
+        for second in specs[i + 1:]:
+            assert twin_ports(first).isdisjoint(twin_ports(second))

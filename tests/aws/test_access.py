@@ -8,6 +8,8 @@ import pytest
 from aws_cdk.assertions import Match
 from support.aws_helpers import as_list, logical_ids, role_statements
 
+pytestmark = pytest.mark.synth
+
 # Actions whose resource cannot be named in IAM (AWS documents no resource-level permission).
 UNNAMEABLE = {
     "ecr:GetAuthorizationToken",

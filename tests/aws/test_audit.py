@@ -8,6 +8,8 @@ import pytest
 from aws_cdk.assertions import Match
 from support.aws_helpers import BLOCK_ALL_PUBLIC_ACCESS, logical_ids, media_bucket, ref
 
+pytestmark = pytest.mark.synth
+
 
 @pytest.mark.parametrize("env", ["default", "prod"])
 def test_multi_region_trail_with_log_file_validation_into_a_kms_bucket(synthesized, env):

@@ -11,6 +11,8 @@ from threetier.checks.nag import read_report
 from threetier.checks.traps import spec_traps
 from threetier.cli.main import main
 
+pytestmark = pytest.mark.synth  # `threetier check` synthesizes too
+
 
 @pytest.fixture(autouse=True)
 def plain_terminal(monkeypatch):

@@ -6,6 +6,8 @@ import pytest
 
 from threetier.checks.leftovers import RETAINING_POLICIES, still_billing_after_destroy
 
+pytestmark = pytest.mark.synth
+
 
 @pytest.mark.parametrize("env", ["default", "fargate"])
 def test_nothing_is_retained_and_every_bucket_is_emptied_first(synthesized, env):

@@ -9,6 +9,8 @@ import pytest
 
 from threetier.cli.main import main
 
+pytestmark = pytest.mark.synth
+
 
 @pytest.fixture(autouse=True)
 def plain_terminal(monkeypatch):
@@ -86,6 +88,7 @@ def test_missing_npm_is_a_clear_error(tmp_path, monkeypatch):
         cdk_cli.ensure_cdk_cli(tmp_path, say=lambda message: None)
 
 
+@pytest.mark.network  # npm installs the pinned CDK CLI from the registry on first use
 @pytest.mark.skipif(shutil.which("npm") is None, reason="npm (Node.js) is not installed")
 def test_ls_installs_the_pinned_cdk_cli_and_lists_the_stacks(capfd, no_credentials):
     from threetier.aws.cdk_cli import CDK_CLI_VERSION, installed_version

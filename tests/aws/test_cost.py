@@ -13,6 +13,8 @@ from threetier.cli.check import show_cost
 from threetier.cli.context import Output
 from threetier.spec import load_spec
 
+pytestmark = pytest.mark.synth
+
 HOURS = 730
 
 

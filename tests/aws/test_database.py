@@ -8,6 +8,8 @@ from support.aws_helpers import tagged
 
 from threetier.checks.architecture import plain_text_passwords
 
+pytestmark = pytest.mark.synth
+
 
 def test_prod_database_is_multi_az_encrypted_private_and_protected(synthesized):
     synthesized("prod").template().has_resource_properties(

@@ -12,6 +12,8 @@ from threetier.aws.stacks.edge import EdgeStack
 from threetier.errors import ThreetierError
 from threetier.paths import SORRY_PAGE
 
+pytestmark = pytest.mark.synth
+
 
 def test_no_domain_means_no_edge_stack_and_no_dns(synthesized):
     built = synthesized("default")

@@ -459,6 +459,7 @@ def _of_type(template: dict, type_name: str) -> list[dict]:
     return [r for r in template["Resources"].values() if r["Type"] == type_name]
 
 
+@pytest.mark.synth
 def test_held_service_keeps_its_revision_and_the_new_ones_are_registered(held, synthesized):
     templates, _ = held
     normal = synthesized("fargate")
@@ -478,6 +479,7 @@ def test_held_service_keeps_its_revision_and_the_new_ones_are_registered(held, s
     assert normal_service["Properties"]["TaskDefinition"] == {"Ref": web}
 
 
+@pytest.mark.synth
 def test_first_deploy_creates_the_service_with_no_tasks(held):
     templates, _ = held
     (service,) = _of_type(templates[NO_SERVICE], "AWS::ECS::Service")
@@ -487,6 +489,7 @@ def test_first_deploy_creates_the_service_with_no_tasks(held):
     assert target["Properties"]["MinCapacity"] == 0
 
 
+@pytest.mark.synth
 def test_held_template_passes_the_checks(held):
     _, findings = held
     assert [
@@ -536,6 +539,7 @@ def moto_fargate(synthesized):
 
 
 @pytest.mark.moto
+@pytest.mark.synth
 def test_moto_the_hold_is_the_revision_the_deployed_service_runs(moto_fargate):
     client, outputs = moto_fargate
     ecs = client("ecs")
@@ -554,6 +558,7 @@ def test_moto_the_hold_is_the_revision_the_deployed_service_runs(moto_fargate):
 
 
 @pytest.mark.moto
+@pytest.mark.synth
 def test_moto_the_whole_rollout_with_the_cdk_cli_stubbed(moto_fargate):
     """Real API calls for everything but `cdk deploy`: step 3 is played by update-service."""
     client, outputs = moto_fargate
@@ -603,6 +608,7 @@ def test_moto_the_whole_rollout_with_the_cdk_cli_stubbed(moto_fargate):
 
 
 @pytest.mark.moto
+@pytest.mark.synth
 def test_moto_run_migrations_from_the_stack_outputs(moto_fargate):
     client, outputs = moto_fargate
     ecs = client("ecs")

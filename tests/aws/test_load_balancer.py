@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from aws_cdk.assertions import Match
+
+pytestmark = pytest.mark.synth
 
 
 def test_target_group_health_check_comes_from_the_parameters(synthesized):

@@ -9,6 +9,8 @@ from support.aws_helpers import ALARM_EMAIL, logical_ids, ref, user_data
 from threetier.aws.constructs.monitoring import BillingAlarm
 from threetier.errors import ThreetierError
 
+pytestmark = pytest.mark.synth
+
 
 def test_web_cpu_alarm_is_60_percent_for_one_minute_on_the_auto_scaling_group(synthesized):
     template = synthesized("default").template()

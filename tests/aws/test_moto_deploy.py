@@ -15,7 +15,7 @@ from support.aws_helpers import DOMAIN, TEST_ZONE_ID
 from support.moto_adapter import adapt_for_moto
 from support.moto_process import moto_server
 
-pytestmark = pytest.mark.moto
+pytestmark = [pytest.mark.moto, pytest.mark.synth]
 
 SYSTEM_REGION = "ap-northeast-1"
 EDGE_REGION = "us-east-1"

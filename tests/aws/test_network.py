@@ -7,6 +7,8 @@ from aws_cdk.assertions import Match
 
 from support.aws_helpers import logical_ids, tagged
 
+pytestmark = pytest.mark.synth
+
 
 @pytest.mark.parametrize("env", ["default", "prod"])
 def test_every_subnet_has_the_parameters_cidr_and_az(synthesized, env):

@@ -8,6 +8,8 @@ from aws_cdk.assertions import Match
 from threetier.checks.architecture import check_template, ingress_rules
 from support.aws_helpers import logical_ids
 
+pytestmark = pytest.mark.synth
+
 
 def groups(template):
     found = {}

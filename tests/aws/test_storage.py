@@ -11,6 +11,8 @@ from support.aws_helpers import BLOCK_ALL_PUBLIC_ACCESS, logical_ids, media_buck
 from threetier.aws.constructs.storage import SharedStorage
 from threetier.aws.user_data import APP_UID, DEFAULT_MEDIA_ROOT
 
+pytestmark = pytest.mark.synth
+
 
 def _web_groups(raw: dict) -> set[str]:
     """The web servers' SGs: the launch template's (EC2) or the ECS service's (Fargate)."""

@@ -11,6 +11,8 @@ from support.aws_helpers import logical_ids, user_data
 from threetier.aws.app_bundle import EXCLUDES
 from threetier.aws.user_data import BootSettings, app_environment, boot_script, nginx_config
 
+pytestmark = pytest.mark.synth
+
 
 def test_launch_template_requires_imdsv2_and_encrypts_ebs(synthesized):
     synthesized("default").template().has_resource_properties(

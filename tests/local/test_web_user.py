@@ -21,6 +21,8 @@ from threetier.local.secrets import DB_APP_PASSWORD, DB_MASTER_PASSWORD, DJANGO_
 from threetier.local.supervisor import render_supervisord_conf
 from threetier.local.twin import Twin
 
+pytestmark = pytest.mark.integration
+
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root runs programs as other users")
 
 

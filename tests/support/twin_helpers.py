@@ -84,7 +84,9 @@ def write_project(root: Path, env: str, local: dict, *, multi_az: bool = False) 
 
 
 def _toml_value(value) -> str:
-    return json.dumps(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _local_toml(local: dict) -> str:

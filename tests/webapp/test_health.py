@@ -8,6 +8,8 @@ import pytest
 from django.db import connections
 from support.webapp_postgres import closed_port
 
+pytestmark = pytest.mark.integration  # /readyz against a real PostgreSQL
+
 # The Host an ALB or Caddy health check sends: the instance's own address.
 INSTANCE_ADDRESS = "10.0.1.23:8000"
 

@@ -18,6 +18,8 @@ import psycopg
 import pytest
 from support.webapp_postgres import SUPERUSER, PostgresServer, closed_port, free_port
 
+pytestmark = pytest.mark.integration  # gunicorn and PostgreSQL
+
 SECRET = "manage-entry-test-secret-not-real"
 
 

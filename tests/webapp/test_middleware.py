@@ -6,6 +6,8 @@ import pytest
 
 from threetier.webapp.middleware import AZ_HEADER, INSTANCE_HEADER
 
+pytestmark = pytest.mark.integration  # the session's PostgreSQL
+
 
 @pytest.fixture
 def web_1a(settings):

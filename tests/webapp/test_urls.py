@@ -6,6 +6,8 @@ import pytest
 
 from threetier.webapp.users.services import user_create
 
+pytestmark = pytest.mark.integration  # the session's PostgreSQL
+
 
 @pytest.mark.django_db
 def test_the_admin_is_enabled_behind_its_login(client):

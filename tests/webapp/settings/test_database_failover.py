@@ -12,6 +12,8 @@ from support.webapp_postgres import SUPERUSER, PostgresServer, closed_port, star
 
 from threetier.webapp.settings.builders import database_config
 
+pytestmark = pytest.mark.integration  # real PostgreSQL servers
+
 
 @pytest.fixture(scope="module")
 def read_only_server(postgres_server: PostgresServer) -> Iterator[PostgresServer]:

@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from threetier.webapp.settings.builders import storages_config
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]  # the session's PostgreSQL
 
 BUCKET = "threetier-media-test"
 
@@ -25,6 +25,8 @@ def s3_media(settings, monkeypatch):
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # In-process moto answers AWS's own URLs; tests/conftest.py points the rest elsewhere.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         s3 = boto3.client("s3", region_name="ap-northeast-1")
         s3.create_bucket(

@@ -11,7 +11,7 @@ from django.test import Client
 from threetier.webapp.users.models import User
 from threetier.webapp.users.services import user_create
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]  # the session's PostgreSQL
 
 PASSWORD = "Pa55-word-never-shown"
 

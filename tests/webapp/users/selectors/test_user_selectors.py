@@ -8,7 +8,7 @@ from threetier.webapp.errors import ServiceError
 from threetier.webapp.users.selectors import user_attachment_open, user_get, user_list
 from threetier.webapp.users.services import user_create
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]  # the session's PostgreSQL
 
 
 def test_user_list_is_ordered_by_user_id():

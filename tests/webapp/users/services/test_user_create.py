@@ -12,7 +12,7 @@ from threetier.webapp.users.models import User
 from threetier.webapp.users.rules import ATTACHMENT_MAX_BYTES
 from threetier.webapp.users.services import user_create
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]  # the session's PostgreSQL
 
 GOOD = {"user_id": "alice", "user_name": "Alice", "password": "correct horse"}
 

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from threetier.webapp.users.models import User
 from threetier.webapp.users.services import user_create, user_delete
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]  # the session's PostgreSQL
 
 
 def test_deletes_the_user_and_its_attachment(media_root, django_capture_on_commit_callbacks):

@@ -10,7 +10,7 @@ from threetier.webapp.errors import ServiceError
 from threetier.webapp.users.models import User
 from threetier.webapp.users.services import user_create, user_update
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]  # the session's PostgreSQL
 
 
 @pytest.fixture
