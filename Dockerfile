@@ -24,7 +24,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     THREETIER_REVISION=${THREETIER_REVISION} \
     GUNICORN_CMD_ARGS="--workers 3 --access-logfile - --error-logfile - --forwarded-allow-ips=*"
 
-# The same uid/gid the web servers' app user and the EFS access point use (storage.APP_UID).
+# The same uid/gid the web servers' app user and the EFS access point use (aws/user_data.py: APP_UID).
 RUN groupadd --system --gid 10001 threetier \
  && useradd --system --uid 10001 --gid 10001 --home-dir /srv/threetier --shell /usr/sbin/nologin threetier \
  && mkdir -p /srv/threetier/static /srv/threetier/media \
