@@ -98,6 +98,7 @@ def dog(tmp_path, monkeypatch, clock):
     monkeypatch.setattr(watchdog, "sql_ready", lambda port, **_: dog.restart_ok)
     monkeypatch.setattr(watchdog, "kill_process", lambda pid, sig: dog.events.append(("kill", pid)))
     monkeypatch.setattr(replication, "postmaster_pid", lambda node: None)
+    monkeypatch.setattr(watchdog, "descendants", lambda pid: set())
     monkeypatch.setattr(replication, "segment_in_use", lambda node: False)
     monkeypatch.setattr(replication, "observe", lambda pair, p, s, **_: dog.answers.pop(0) if dog.answers else IN_SYNC)
     monkeypatch.setattr(replication, "is_in_recovery", lambda pair, node, **_: dog.in_recovery)
@@ -151,6 +152,15 @@ def test_a_dead_in_sync_primary_is_fenced_then_the_standby_promoted_and_the_old_
     assert ("install", "db-1a") in dog.events
     assert ("start", "db-1a") in dog.supervisor.calls  # the rebuilt standby is started
     assert dog.rebuild is None and any("standby db-1a streams from db-1c" in m for m in dog.messages)
+
+
+def test_the_fence_kills_the_postmaster_first_then_every_process_below_it(dog, monkeypatch):
+    monkeypatch.setattr(replication, "postmaster_pid", lambda node: 100 if node.name == "db-1a" else None)
+    monkeypatch.setattr(watchdog, "descendants", lambda pid: {101, 102} if pid == 100 else set())
+    monkeypatch.setattr(watchdog, "is_alive", lambda pid: False)
+    dog.fence(dog.pair.node("db-1a"))
+    assert kinds(dog, "kill")[0] == ("kill", 100) and set(kinds(dog, "kill")) == {("kill", p) for p in (100, 101, 102)}
+    assert dog.supervisor.calls == [("stop", "db-1a")]
 
 
 def test_two_failed_rounds_are_not_a_failover(dog, clock):
@@ -230,6 +240,17 @@ def test_a_half_copied_standby_is_not_promoted_even_when_the_restart_fails(dog, 
     assert not kinds(dog, "promote")
     assert dog.supervisor.calls.count(("stop", "db-1a")) == 2  # fenced again after the failed restart
     assert any("db-1c cannot be promoted" in m for m in dog.messages)
+
+
+def test_a_restart_waits_for_the_old_backends_to_let_go_of_the_shared_memory(dog, clock, monkeypatch):
+    dog.answers = [DEGRADED]
+    dog.tick()
+    dog.answers = [None] * 3
+    freed = clock.now() + 1.0 + 0.3  # 0.3 s after the decision (the third failed check)
+    monkeypatch.setattr(replication, "segment_in_use", lambda node: clock.now() < freed)
+    rounds(dog, clock, 3)
+    started = [t for what, name, t in dog.supervisor.at if (what, name) == ("start", "db-1a")]
+    assert started and started[0] >= freed
 
 
 def test_the_restart_wait_ends_within_the_budget_then_a_complete_copy_is_promoted(dog, clock):

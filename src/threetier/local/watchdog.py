@@ -49,7 +49,7 @@ from threetier.local import replication
 from threetier.local.layout import Layout
 from threetier.local.postgres import PgNode, sql_ready
 from threetier.local.probes import Clock, wait_until
-from threetier.local.processes import is_alive, kill_process
+from threetier.local.processes import descendants, is_alive, kill_process
 from threetier.local.replication import Observation, Pair
 from threetier.local.services import Probe, Service
 from threetier.local.supervisor import RUNNING_STATES, Supervisor
@@ -357,11 +357,12 @@ class Watchdog:
         self.begin_rebuild(old_primary, "is the old primary", self.clock.now())
 
     def fence(self, node: PgNode) -> None:
-        """Make sure `node` runs no more: kill -9 its postmaster (as a failed host is
-        powered off), so an old primary cannot come back as a second one; then give its
-        orphaned backends a moment to let go of its shared memory, so a restart starts."""
-        pids = {pid for pid in (replication.postmaster_pid(node), self._pid(node.name)) if pid}
-        for pid in pids:
+        """Make sure `node` runs no more: kill -9 its postmaster and every process below
+        it (as a failed host is powered off), so an old primary cannot come back as a
+        second one, and no frozen backend keeps serving an old connection."""
+        postmasters = {pid for pid in (replication.postmaster_pid(node), self._pid(node.name)) if pid}
+        pids = postmasters.union(*(descendants(pid) for pid in postmasters))
+        for pid in sorted(pids, key=lambda p: p not in postmasters):  # the postmaster first: it forks no more
             kill_process(pid, signal.SIGKILL)
         gone = wait_until(
             lambda: not any(is_alive(p) for p in pids), timeout=FENCE_TIMEOUT, interval=0.05, clock=self.clock
@@ -370,14 +371,16 @@ class Watchdog:
             self.supervisor.stop(node.name)
         except (ThreetierError, OSError, xmlrpc.client.Error) as exc:
             log(f"stopping {node.name} through supervisord failed: {_describe(exc)}")
-        free = wait_until(
-            lambda: not replication.segment_in_use(node), timeout=FENCE_TIMEOUT, interval=0.05, clock=self.clock
-        )
-        log(f"{node.name} fenced ({'its postmaster is gone' if gone else 'its postmaster did not die'}"
-            f"{'' if free else '; old backends still hold its shared memory: supervisord retries a start'})")
+        log(f"{node.name} fenced ({'its postmaster is gone' if gone else 'its postmaster did not die'})")
 
     def restart(self, node: PgNode) -> bool:
         """Start `node` again in place; wait for it as long as the budget allows."""
+        # Orphaned backends of the killed postmaster let go of its shared memory within
+        # moments; a start before that fails and costs supervisord's 1 s backoff.
+        if not wait_until(
+            lambda: not replication.segment_in_use(node), timeout=FENCE_TIMEOUT, interval=0.05, clock=self.clock
+        ):
+            log(f"old backends of {node.name} still hold its shared memory: supervisord retries the start")
         now = self.clock.now()
         deadline = self.timing.restart_deadline(self.down_since if self.down_since is not None else now)
         wait = max(MIN_RESTART_WAIT, deadline - now)
