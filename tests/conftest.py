@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,10 +26,43 @@ from support.moto_process import moto_server
 MOTO_REGION = "ap-northeast-1"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--unit", action="store_true",
+        help=f"the unit lane: only tests marked none of {', '.join(guards.UNIT_EXCLUDED)}",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Here, not in a fixture: session fixtures, and the processes they start, read it too.
     environment.isolate(os.environ)
     guards.install()
+    if config.getoption("unit"):
+        asked = config.option.markexpr
+        config.option.markexpr = f"({asked}) and {guards.UNIT_EXPRESSION}" if asked else guards.UNIT_EXPRESSION
+
+
+# --- the unit lane -------------------------------------------------------------------------
+
+JSII_IMPORTERS: set[str] = set()  # unit-lane modules whose import started Node.js
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """--unit: a module marked as a whole with an excluded marker is not even imported."""
+    if config.getoption("unit") and collection_path.suffix == ".py":
+        if guards.module_markers(collection_path) & set(guards.UNIT_EXCLUDED):
+            return True
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    jsii_before = guards.JSII_MODULE in sys.modules
+    report = yield
+    if isinstance(collector, pytest.Module) and not jsii_before and guards.JSII_MODULE in sys.modules:
+        if collector.config.getoption("unit"):
+            JSII_IMPORTERS.add(collector.nodeid)
+    return report
 
 
 # --- markers that tell the truth ---------------------------------------------------------
@@ -59,6 +93,8 @@ def xdist_group(item: pytest.Item) -> str | None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     problems = guards.missing_markers(item)
+    if item.nodeid.split("::")[0] in JSII_IMPORTERS:
+        problems.append("importing its module starts jsii's Node.js (aws_cdk): mark the module synth")
     if problems:
         pytest.fail(f"{item.nodeid}: " + "; ".join(problems) + " (tests/support/guards.py)", pytrace=False)
     # The setup phase runs every fixture the test needs, session-scoped ones included.

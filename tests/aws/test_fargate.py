@@ -25,6 +25,8 @@ from threetier.aws.user_data import APP_UID
 from threetier.paths import project_root
 from threetier.spec import SpecError, parse_spec
 
+pytestmark = pytest.mark.synth  # importing aws_cdk (the constructs, assertions) starts jsii's Node.js
+
 # What the Django app reads (the same contract as the EC2 boot script's environment file).
 CONTRACT = {
     "DJANGO_SETTINGS_MODULE",
@@ -52,7 +54,6 @@ def containers(template) -> dict[str, tuple[dict, dict]]:
     }
 
 
-@pytest.mark.synth
 def test_tasks_replace_the_auto_scaling_group_behind_the_same_target_group(synthesized):
     template = synthesized("fargate").template()
     template.resource_count_is("AWS::AutoScaling::AutoScalingGroup", 0)
@@ -97,7 +98,6 @@ def test_tasks_replace_the_auto_scaling_group_behind_the_same_target_group(synth
     )
 
 
-@pytest.mark.synth
 def test_task_size_scaling_and_secrets_from_the_parameters(synthesized):
     built = synthesized("fargate")
     fargate = built.spec.web.fargate
@@ -139,7 +139,6 @@ def test_task_size_scaling_and_secrets_from_the_parameters(synthesized):
     )
 
 
-@pytest.mark.synth
 def test_migrations_are_a_one_off_task_named_in_the_outputs(synthesized):
     built = synthesized("fargate")
     template = built.template()
@@ -159,7 +158,6 @@ def test_migrations_are_a_one_off_task_named_in_the_outputs(synthesized):
     assert {s["Name"] for s in container["Secrets"]} == SECRETS | MASTER_SECRETS
 
 
-@pytest.mark.synth
 def test_containers_get_the_webapp_contract_and_secrets_only_from_secrets_manager(synthesized):
     found = containers(synthesized("fargate").template())
     assert set(found) == {"web", "migrate"}
@@ -183,7 +181,6 @@ def secret_sources(container: dict) -> dict[str, str]:
     }
 
 
-@pytest.mark.synth
 def test_web_tasks_log_in_as_the_app_role_and_only_migrations_see_the_master(synthesized):
     template = synthesized("fargate").template()
     (attachment,) = logical_ids(template, "AWS::SecretsManager::SecretTargetAttachment")
@@ -205,7 +202,6 @@ def test_web_tasks_log_in_as_the_app_role_and_only_migrations_see_the_master(syn
     assert found["migrate"][1]["Command"] == ["python", "-m", "threetier.aws.boot", "migrate"]
 
 
-@pytest.mark.synth
 def test_web_task_definition_outlives_its_replacement(synthesized):
     """CloudFormation keeps the old revision ACTIVE: a rollback may point the service back."""
     found = containers(synthesized("fargate").template())
@@ -226,7 +222,6 @@ def test_a_task_size_fargate_does_not_offer_is_a_spec_error(cpu, memory, hint):
     assert any(d.startswith("web.fargate: memory_mib") and hint in d for d in raised.value.details)
 
 
-@pytest.mark.synth
 def test_image_is_built_from_the_dockerfile_at_deploy_time(synthesized):
     built = synthesized("fargate")
     manifest = json.loads((built.result.outdir / "threetier-fargate.assets.json").read_text())

@@ -35,6 +35,8 @@ from threetier.aws.constructs.containers import (
 from threetier.aws.migration_runner import MigrationTask, run_migrations
 from threetier.errors import ThreetierError
 
+pytestmark = pytest.mark.synth  # importing aws_cdk (the constructs, the App) starts jsii's Node.js
+
 STACK = "threetier-fargate"
 OLD = "arn:aws:ecs:ap-northeast-1:111111111111:task-definition/threetierfargateFargateTask:4"
 NEW = "arn:aws:ecs:ap-northeast-1:111111111111:task-definition/threetierfargateFargateTask:5"
@@ -459,7 +461,6 @@ def _of_type(template: dict, type_name: str) -> list[dict]:
     return [r for r in template["Resources"].values() if r["Type"] == type_name]
 
 
-@pytest.mark.synth
 def test_held_service_keeps_its_revision_and_the_new_ones_are_registered(held, synthesized):
     templates, _ = held
     normal = synthesized("fargate")
@@ -479,7 +480,6 @@ def test_held_service_keeps_its_revision_and_the_new_ones_are_registered(held, s
     assert normal_service["Properties"]["TaskDefinition"] == {"Ref": web}
 
 
-@pytest.mark.synth
 def test_first_deploy_creates_the_service_with_no_tasks(held):
     templates, _ = held
     (service,) = _of_type(templates[NO_SERVICE], "AWS::ECS::Service")
@@ -489,7 +489,6 @@ def test_first_deploy_creates_the_service_with_no_tasks(held):
     assert target["Properties"]["MinCapacity"] == 0
 
 
-@pytest.mark.synth
 def test_held_template_passes_the_checks(held):
     _, findings = held
     assert [
@@ -539,7 +538,6 @@ def moto_fargate(synthesized):
 
 
 @pytest.mark.moto
-@pytest.mark.synth
 def test_moto_the_hold_is_the_revision_the_deployed_service_runs(moto_fargate):
     client, outputs = moto_fargate
     ecs = client("ecs")
@@ -558,7 +556,6 @@ def test_moto_the_hold_is_the_revision_the_deployed_service_runs(moto_fargate):
 
 
 @pytest.mark.moto
-@pytest.mark.synth
 def test_moto_the_whole_rollout_with_the_cdk_cli_stubbed(moto_fargate):
     """Real API calls for everything but `cdk deploy`: step 3 is played by update-service."""
     client, outputs = moto_fargate
@@ -608,7 +605,6 @@ def test_moto_the_whole_rollout_with_the_cdk_cli_stubbed(moto_fargate):
 
 
 @pytest.mark.moto
-@pytest.mark.synth
 def test_moto_run_migrations_from_the_stack_outputs(moto_fargate):
     client, outputs = moto_fargate
     ecs = client("ecs")

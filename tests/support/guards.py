@@ -15,6 +15,8 @@ doing and are not checked.
 
 from __future__ import annotations
 
+import ast
+import functools
 import ipaddress
 import os
 import shlex
@@ -55,6 +57,31 @@ PROGRAM_MARKERS = {
     "chromium": "browser",
 }
 SHELLS = {"sh", "bash", "dash"}
+
+# The unit lane (`--unit`) leaves out every test carrying one of these.
+UNIT_EXCLUDED = ("integration", "synth", "moto", "browser", "network")
+UNIT_EXPRESSION = " and ".join(f"not {marker}" for marker in UNIT_EXCLUDED)
+# Importing it starts jsii's Node.js: a unit-lane module must not (mark it synth).
+JSII_MODULE = "aws_cdk"
+
+
+@functools.cache
+def module_markers(path: os.PathLike) -> frozenset[str]:
+    """The markers of a test file's module-level `pytestmark`, read without importing it
+    (the unit lane skips a synth module before its import starts Node.js)."""
+    try:
+        tree = ast.parse(open(path, encoding="utf-8").read())
+    except (OSError, SyntaxError, ValueError):
+        return frozenset()
+    names: set[str] = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in targets):
+            for sub in ast.walk(node.value):
+                if (isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Attribute)
+                        and sub.value.attr == "mark"):
+                    names.add(sub.attr)
+    return frozenset(names)
 
 
 def missing_markers(item: pytest.Item) -> list[str]:
