@@ -43,6 +43,3 @@ def down(
     else:
         output.info(f"data kept in {twin.layout.root} (`threetier down --purge` removes it)")
 
-
-def register(app: typer.Typer) -> None:
-    app.command()(down)

@@ -78,6 +78,3 @@ def _follow(paths: list[Path], prefix: Callable[[str], str], out: Console) -> No
     except KeyboardInterrupt:
         return
 
-
-def register(app: typer.Typer) -> None:
-    app.command()(logs)

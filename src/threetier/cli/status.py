@@ -74,6 +74,3 @@ def describe_lag(lag: dict | None) -> str:
     seconds = "?" if lag.get("seconds") is None else f"{lag['seconds']:.3f} s"
     return f"{size}, {seconds} ({lag.get('state')}, {lag.get('sync_state')})"
 
-
-def register(app: typer.Typer) -> None:
-    app.command()(status)

@@ -38,6 +38,3 @@ def up(ctx: typer.Context) -> None:
     output.info(f"CA certificate: {result.ca_cert}  (e.g. curl --cacert {result.ca_cert} {result.url}/)")
     output.out.print(result.url, markup=False)
 
-
-def register(app: typer.Typer) -> None:
-    app.command()(up)
