@@ -32,7 +32,8 @@ from threetier.local.processes import descendants, kill_process
 from threetier.local.secrets import read_secret
 from threetier.local.twin import Twin
 
-pytestmark = pytest.mark.integration
+# One worker runs the module, so each of its two twins starts once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("db-recovery")]
 
 KILLS = 3  # single database: kill -9 it this many times, one RTO each
 SINGLE_RTO_BOUND = 10.0  # measured ~1-2 s (supervisord restarts it; crash recovery of a small cluster)

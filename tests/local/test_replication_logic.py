@@ -221,6 +221,27 @@ def test_a_cancelled_copy_is_killed_and_removed(server, tmp_path):
     assert clone.process.poll() is not None and not clone.staging.exists()
 
 
+def test_a_copy_left_running_by_a_killed_watchdog_is_stopped_before_a_new_one(tmp_path):
+    node = PgNode("db-1c", "standby", 5001, tmp_path / "db-1c")
+    node.directory.mkdir()
+    # What pg_basebackup's command line looks like, in a program that only sleeps.
+    leftover = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "pg_basebackup", "-D", str(node.directory / "data.new")]
+    )
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (node.directory / replication.CLONE_PIDFILE).write_text(f"{bystander.pid}\n")
+        replication.stop_leftover_clone(node, lambda _: None)
+        assert bystander.poll() is None  # a reused pid is not a copy: left alone
+        (node.directory / replication.CLONE_PIDFILE).write_text(f"{leftover.pid}\n")
+        replication.stop_leftover_clone(node, lambda _: None)
+        assert leftover.wait(5) == -9
+    finally:
+        for process in (leftover, bystander):
+            process.kill()
+            process.wait(5)
+
+
 def test_shared_memory_still_attached_is_seen(tmp_path):
     node = PgNode("db-1a", "primary", 5000, tmp_path / "db-1a")
     node.data_dir.mkdir(parents=True)

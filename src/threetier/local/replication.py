@@ -53,6 +53,7 @@ from threetier.local.secrets import DB_MASTER_PASSWORD, DB_REPLICATION_PASSWORD,
 
 REPLICATION_USER = "threetier_replicator"
 ROLES_FILE = "roles.json"
+CLONE_PIDFILE = "basebackup.pid"  # in the node's directory: the pg_basebackup copying into it
 
 if TYPE_CHECKING:
     import psycopg
@@ -318,6 +319,7 @@ def start_clone(pair: Pair, node: PgNode, log: Log) -> Clone:
             fix=f"check {pair.roles_file}: it should name the node that runs as the primary",
         )
     staging = node.directory / "data.new"
+    stop_leftover_clone(node, log)
     shutil.rmtree(staging, ignore_errors=True)
     log(f"pg_basebackup of {primary.name} (127.0.0.1:{primary.port}) into {node.name}")
     conninfo = (
@@ -334,7 +336,27 @@ def start_clone(pair: Pair, node: PgNode, log: Log) -> Clone:
             stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, cwd=node.directory,
             **postgres.demote_kwargs(pair.os_user),
         )
+    (node.directory / CLONE_PIDFILE).write_text(f"{process.pid}\n")
     return Clone(node, primary, process)
+
+
+def stop_leftover_clone(node: PgNode, log: Log) -> None:
+    """A pg_basebackup left running by a watchdog that was killed mid-copy would keep
+    writing into data.new (and delete it when it fails): stop it before a new copy."""
+    from threetier.local.probes import wait_until  # noqa: PLC0415
+
+    try:
+        pid = int((node.directory / CLONE_PIDFILE).read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if b"pg_basebackup" not in cmdline or str(node.directory / "data.new").encode() not in cmdline:
+        return  # gone, and its pid reused by another program
+    pids = descendants(pid) | {pid}
+    for each in pids:
+        kill_process(each, signal.SIGKILL)
+    wait_until(lambda: not any(is_alive(p) for p in pids), timeout=2, interval=0.05)
+    log(f"stopped a pg_basebackup into {node.name} left over from an earlier rebuild (pid {pid})")
 
 
 def install_clone(pair: Pair, clone: Clone, log: Log) -> float:
