@@ -147,7 +147,7 @@ def build_plan(spec: Spec, layout: Layout, *, binaries: Binaries, users: OsUsers
         *(instance_service(i.name, i.az, i.port, index, app, user=users.web) for index, i in enumerate(instances)),
         caddy_service(binaries.caddy, lb, layout),
         replacer.replacer_service(layout),
-        *([watchdog.watchdog_service(layout)] if pair else []),
+        *([watchdog.watchdog_service(layout, rto_seconds=spec.drill.db_rto_seconds)] if pair else []),
     )
     return TwinPlan(
         env_name=spec.env_name, layout=layout, http_port=local.http_port, https_port=local.https_port,
