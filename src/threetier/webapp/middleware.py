@@ -1,9 +1,10 @@
-"""Middleware that must see every request: instance headers and health checks."""
+"""Middleware that must see every request: instance headers, the CSP, health checks."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 
@@ -26,6 +27,19 @@ class InstanceHeadersMiddleware:
         instance = current_instance()
         response[INSTANCE_HEADER] = instance.name
         response[AZ_HEADER] = instance.az
+        return response
+
+
+class ContentSecurityPolicyMiddleware:
+    """Sets settings.THREETIER_CSP on every response that has none of its own: only this
+    origin's scripts and styles (no inline ones), no plugins, no framing."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", settings.THREETIER_CSP)
         return response
 
 

@@ -128,6 +128,7 @@ def test_an_oversized_upload_on_edit_changes_nothing(client, media_root):
         password=PASSWORD,
         attachment=SimpleUploadedFile("one.txt", b"1"),
     )
+    client.force_login(User.objects.get(user_id="alice"))
 
     response = client.post(
         "/users/alice/edit/",
@@ -152,6 +153,7 @@ def test_edit_replaces_the_attachment(client, media_root):
         password=PASSWORD,
         attachment=SimpleUploadedFile("one.txt", b"1"),
     )
+    client.force_login(User.objects.get(user_id="alice"))
 
     response = client.post(
         "/users/alice/edit/",

@@ -83,7 +83,11 @@ def test_a_refused_form_does_not_send_the_password_back(client):
             "user_name",
             "Ensure this value has at most 10 characters (it has 11).",
         ),
-        ({"password": "short"}, "password", "Use at least 8 characters."),
+        (
+            {"password": "shortpw"},
+            "password",
+            "This password is too short. It must contain at least 8 characters.",
+        ),
         (
             {"user_id": "a/b"},
             "user_id",
@@ -100,7 +104,7 @@ def test_validation_errors_are_shown_next_to_their_field(client, fields, field, 
 
 
 def test_a_duplicate_user_id_is_shown_next_to_the_user_id(client):
-    create(client)
+    create(Client())
 
     response = create(client, user_name="Other")
 
@@ -111,7 +115,7 @@ def test_a_duplicate_user_id_is_shown_next_to_the_user_id(client):
 
 
 def test_comments_are_escaped_on_every_page(client):
-    create(client, comment='<script>alert("x")</script>')
+    create(client, comment='<script>alert("x")</script>')  # signs alice in
 
     for path in ("/users/", "/users/alice/", "/users/alice/edit/"):
         html = client.get(path).content.decode()
@@ -139,9 +143,11 @@ def test_forms_are_protected_against_csrf():
 
 
 def test_delete_needs_a_csrf_token_too():
-    user_create(user_id="alice", user_name="Alice", password=PASSWORD)
+    user = user_create(user_id="alice", user_name="Alice", password=PASSWORD)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
 
-    response = Client(enforce_csrf_checks=True).post("/users/alice/delete/")
+    response = browser.post("/users/alice/delete/")
 
     assert response.status_code == 403
     assert User.objects.filter(user_id="alice").exists()
@@ -198,6 +204,8 @@ def test_delete_asks_for_confirmation_then_deletes_on_post(client):
 
 @pytest.mark.parametrize("path", ["/users/nobody/", "/users/nobody/edit/", "/users/nobody/delete/"])
 def test_an_unknown_user_is_a_404_page(client, path):
+    client.force_login(user_create(user_id="alice", user_name="Alice", password=PASSWORD))
+
     response = client.get(path)
 
     assert response.status_code == 404

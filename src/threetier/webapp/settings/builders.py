@@ -6,6 +6,10 @@ instead of patching os.environ and re-importing settings modules.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import logging
+import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +24,64 @@ from threetier.webapp.settings.env import (
 
 MEDIA_BACKENDS = ("filesystem", "s3")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# The one inline <style> of the whole app: templates/500.html, which must render when
+# static files are what failed. Its hash goes into the CSP (a test keeps them equal).
+ERROR_PAGE_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:3rem auto;max-width:40rem;color:#222}small{color:#666}"
+)
+
+
+def time_zone(name: str) -> str:
+    """TIME_ZONE: an IANA zone name this Python knows (Asia/Tokyo, UTC)."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"THREETIER_TIME_ZONE={name!r} is not a time zone",
+            fix="set THREETIER_TIME_ZONE to an IANA name such as Asia/Tokyo or UTC",
+        ) from None
+    return name
+
+
+def csp_header(inline_styles: tuple[str, ...] = (ERROR_PAGE_STYLE,)) -> str:
+    """The Content-Security-Policy of every response: only this origin's scripts, styles,
+    images and forms; no plugins, no framing, no <base> rewriting; `inline_styles` by hash."""
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()}'"
+        for style in inline_styles
+    )
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self'",
+        f"style-src 'self' {hashes}".rstrip(),
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+class ExpectedErrorFilter(logging.Filter):
+    """Errors that are expected in production are logged as one line, not a traceback:
+    the database unreachable during a failover (its traceback names hosts and ports),
+    and a client's malformed request (a wrong Host header, too many fields)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from django.core.exceptions import SuspiciousOperation  # noqa: PLC0415 - settings load first
+        from django.db import InterfaceError, OperationalError  # noqa: PLC0415
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, (OperationalError, InterfaceError, SuspiciousOperation)):
+            first_line = (str(error).strip().splitlines() or [""])[0]
+            what = "database unavailable" if isinstance(error, (OperationalError, InterfaceError)) else "refused"
+            record.msg = f"{record.getMessage()}: {what} ({type(error).__name__}: {first_line})"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def database_config(
@@ -121,11 +183,15 @@ def logging_config(level: str, instance: str) -> dict[str, Any]:
         "formatters": {
             "line": {"format": f"%(asctime)s %(levelname)s {instance} %(name)s: %(message)s"},
         },
+        "filters": {
+            "expected_errors": {"()": "threetier.webapp.settings.builders.ExpectedErrorFilter"},
+        },
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "line",
                 "stream": "ext://sys.stderr",
+                "filters": ["expected_errors"],
             },
         },
         "root": {"handlers": ["stderr"], "level": level},

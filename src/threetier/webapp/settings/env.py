@@ -129,3 +129,18 @@ def env_choice(
             fix=f"set {name} to {choices[0]}",
         )
     return value
+
+
+RATE_PERIODS = ("second", "minute", "hour", "day")
+
+
+def env_rate(name: str, *, default: str, environ: Mapping[str, str] | None = None) -> str:
+    """A throttle rate as DRF writes it, "N/period" (period: second, minute, hour, day)."""
+    value = env_str(name, default, environ=environ)
+    count, _, period = value.partition("/")
+    if not (count.isdigit() and int(count) > 0 and period in RATE_PERIODS):
+        raise SettingsError(
+            f"{name}={value!r} is not a rate like {default!r}",
+            fix=f"set {name} to a count and one of {', '.join(RATE_PERIODS)}, e.g. {default}",
+        )
+    return value

@@ -1,13 +1,22 @@
-"""Seed 000's test table `users(user_id, user_name, password, comment)`, made safe:
-the password column holds a Django password hash, never the password."""
+"""Seed 000's test table `users(user_id, user_name, password, comment)`, made safe and
+made the site's accounts: the password column holds a Django password hash, never the
+password, and a registry user signs in with user_id and password (AUTH_USER_MODEL).
+
+Staff (`is_staff`) may change any record and use the admin; everyone else only their own.
+"""
 
 from __future__ import annotations
 
 import posixpath
 
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
 from django.core.validators import MaxLengthValidator
 from django.db import models
+from django.contrib.postgres.indexes import OpClass
+from django.db.models.functions import Upper
 from django.utils.text import get_valid_filename
+from django.utils.translation import gettext_lazy as _
 
 from threetier.webapp.users import rules
 
@@ -19,30 +28,70 @@ def attachment_path(user: User, filename: str) -> str:
     )
 
 
-class User(models.Model):
-    """One registry entry (not a login account: the admin's accounts are Django's own)."""
+class UserManager(BaseUserManager):
+    """What `createsuperuser` and tests use; the site's pages and API go through services."""
+
+    use_in_migrations = True
+
+    def create_user(self, user_id: str, user_name: str = "", password: str | None = None, **extra: object) -> User:
+        user = self.model(user_id=user_id, user_name=user_name or user_id, **extra)
+        user.set_password(password)
+        user.full_clean(exclude=["password", "attachment"])
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, user_id: str, user_name: str = "", password: str | None = None, **extra: object) -> User:
+        extra.update(is_staff=True, is_superuser=True)
+        return self.create_user(user_id, user_name, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """One registry entry, which is also a login account (user_id + password)."""
 
     user_id = models.CharField(
-        "user ID",
+        _("user ID"),
         primary_key=True,
         max_length=rules.USER_ID_MAX_LENGTH,
         validators=[rules.validate_user_id_characters, rules.validate_user_id_not_reserved],
-        error_messages={"unique": "A user with this user ID already exists."},
+        error_messages={"unique": _("A user with this user ID already exists.")},
     )
-    user_name = models.CharField("user name", max_length=rules.USER_NAME_MAX_LENGTH)
-    # A hash from make_password (algorithm$iterations$salt$hash): 128 fits every hasher.
-    password = models.CharField(max_length=128)
+    user_name = models.CharField(_("user name"), max_length=rules.USER_NAME_MAX_LENGTH)
+    # password (a hash from make_password: algorithm$iterations$salt$hash, 128 fits every
+    # hasher) and last_login come from AbstractBaseUser.
     comment = models.TextField(
-        blank=True, validators=[MaxLengthValidator(rules.COMMENT_MAX_LENGTH)]
+        _("comment"), blank=True, validators=[MaxLengthValidator(rules.COMMENT_MAX_LENGTH)]
     )
-    attachment = models.FileField(upload_to=attachment_path, blank=True, max_length=255)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    attachment = models.FileField(_("attachment"), upload_to=attachment_path, blank=True, max_length=255)
+    is_staff = models.BooleanField(
+        _("staff"), default=False, help_text=_("May change every user and sign in to the admin.")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "user_id"
+    REQUIRED_FIELDS = ["user_name"]
 
     class Meta:
         db_table = "users"
         ordering = ["user_id"]
-        verbose_name = "registry user"
+        verbose_name = _("registry user")
+        verbose_name_plural = _("registry users")
+        indexes = [
+            # Search is a case-insensitive prefix match (selectors.user_list), which Django
+            # writes as UPPER("col"::text) LIKE UPPER('x%'): these indexes are that
+            # expression, and text_pattern_ops lets LIKE use them whatever the collation.
+            models.Index(
+                OpClass(Upper("user_id"), name="text_pattern_ops"),
+                name="users_user_id_prefix",
+            ),
+            models.Index(
+                OpClass(Upper("user_name"), name="text_pattern_ops"),
+                name="users_user_name_prefix",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.user_id
@@ -51,3 +100,9 @@ class User(models.Model):
     def attachment_filename(self) -> str:
         """The attachment's file name without its folder ("" when there is none)."""
         return posixpath.basename(self.attachment.name) if self.attachment else ""
+
+    def can_be_changed_by(self, actor: object) -> bool:
+        """Whether `actor` (a request's user, maybe anonymous) may edit or delete this record."""
+        if not getattr(actor, "is_authenticated", False):
+            return False
+        return bool(actor.is_staff) or actor.pk == self.pk

@@ -8,17 +8,17 @@ True
 
 from __future__ import annotations
 
-from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy
 
 from threetier.webapp.errors import ServiceError
 from threetier.webapp.users import rules
 from threetier.webapp.users.models import User
 
-INVALID = "The user could not be saved; see the fields marked."
-DUPLICATE_USER_ID = "A user with this user ID already exists."
+INVALID = gettext_lazy("The user could not be saved; see the fields marked.")
+DUPLICATE_USER_ID = gettext_lazy("A user with this user ID already exists.")
 
 
 def user_create(
@@ -33,8 +33,8 @@ def user_create(
     user = User(user_id=user_id, user_name=user_name, comment=comment)
     errors = _validate(user, password=password, password_required=True, attachment=attachment)
     if errors:
-        raise ServiceError(INVALID, field_errors=errors)
-    user.password = make_password(password)
+        raise ServiceError(str(INVALID), field_errors=errors)
+    user.set_password(password)
     if attachment is not None:
         user.attachment = attachment  # written to the shared storage by save()
     try:
@@ -43,7 +43,7 @@ def user_create(
             user.save(force_insert=True)
     except IntegrityError:
         _delete_file(user.attachment.name if user.attachment else "")
-        raise ServiceError(INVALID, field_errors={"user_id": [DUPLICATE_USER_ID]}) from None
+        raise ServiceError(str(INVALID), field_errors={"user_id": [str(DUPLICATE_USER_ID)]}) from None
     return user
 
 
@@ -67,9 +67,9 @@ def user_update(
     errors = _validate(user, password=password, password_required=False, attachment=attachment)
     if errors:
         user.refresh_from_db()  # drop the rejected values from the caller's object
-        raise ServiceError(INVALID, field_errors=errors)
+        raise ServiceError(str(INVALID), field_errors=errors)
     if password:
-        user.password = make_password(password)
+        user.set_password(password)
     old_file = user.attachment.name if user.attachment else ""
     if attachment is not None:
         user.attachment = attachment
@@ -101,7 +101,7 @@ def _validate(
     except ValidationError as error:
         errors.update(ServiceError.from_validation_error(error).field_errors)
     for field, messages in (
-        ("password", rules.password_errors(password, required=password_required)),
+        ("password", rules.password_errors(password, required=password_required, user=user)),
         ("attachment", rules.attachment_errors(attachment)),
     ):
         if messages:

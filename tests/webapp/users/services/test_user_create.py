@@ -80,7 +80,25 @@ def test_refuses_missing_fields_each_by_name():
 
 
 def test_refuses_a_short_password():
-    assert refused(password="short") == {"password": ["Use at least 8 characters."]}
+    assert refused(password="shortpw") == {
+        "password": ["This password is too short. It must contain at least 8 characters."]
+    }
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("password123", "This password is too common."),
+        ("4815162342", "This password is entirely numeric."),
+        ("alice0042", "The password is too similar to the user ID."),
+    ],
+)
+def test_refuses_what_djangos_password_validators_refuse(password, message):
+    assert message in refused(password=password)["password"]
+
+
+def test_refuses_an_overlong_password():
+    assert refused(password="x" * 129) == {"password": ["Use at most 128 characters."]}
 
 
 def test_keeps_the_attachment_in_the_shared_storage(media_root):
