@@ -284,6 +284,8 @@ SPECTACULAR_SETTINGS = {
 # extend it, so nobody can keep another person's account locked forever.
 AXES_FAILURE_LIMIT = env_int("THREETIER_SIGNIN_FAILURES", default=5, minimum=1)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Django's sign-in forms (ours, the admin's) and authenticate() call the user ID "username".
+AXES_USERNAME_FORM_FIELD = "username"
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
