@@ -1,4 +1,6 @@
-"""The request size limits, in one place (no Django imports: the settings read them).
+"""The request size limits, in one place. Stdlib only: the settings read them, and so
+does threetier.runtime.contract (nginx's client_max_body_size), which the EC2 boot
+imports before any dependency is installed.
 
 Every hop caps a request body at MULTIPART_BODY_MAX (the load balancer, nginx, and
 guards.BodySizeLimitMiddleware here); a body that is not multipart (JSON, a small form)

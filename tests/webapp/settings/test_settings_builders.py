@@ -137,3 +137,47 @@ def test_a_missing_secret_says_which_and_how_to_fix_it():
 
     assert "THREETIER_SECRET_KEY is not set" in str(caught.value)
     assert "fix:" in str(caught.value)
+
+
+# --- time zone, rates, proxies ---------------------------------------------------------
+
+
+def test_the_display_time_zone_follows_the_region_unless_set():
+    from threetier.webapp.settings.builders import display_time_zone
+
+    assert display_time_zone({"AWS_DEFAULT_REGION": "ap-northeast-1"}) == "Asia/Tokyo"
+    assert display_time_zone({"AWS_DEFAULT_REGION": "ap-northeast-1", "THREETIER_TIME_ZONE": "UTC"}) == "UTC"
+    assert display_time_zone({}) == "UTC"
+    with pytest.raises(SettingsError, match="THREETIER_TIME_ZONE='Mars/Olympus' is not a time zone"):
+        display_time_zone({"THREETIER_TIME_ZONE": "Mars/Olympus"})
+
+
+@pytest.mark.parametrize("value", ["10", "ten/minute", "0/minute", "10/fortnight", "-1/hour"])
+def test_a_malformed_throttle_rate_stops_start_up(value):
+    from threetier.webapp.settings.env import env_rate
+
+    with pytest.raises(SettingsError, match="THREETIER_SIGNUP_RATE"):
+        env_rate("THREETIER_SIGNUP_RATE", default="10/minute", environ={"THREETIER_SIGNUP_RATE": value})
+
+
+@pytest.mark.parametrize(
+    ("proxies", "forwarded", "expected"),
+    [
+        (1, "", "10.0.0.9"),  # no proxy wrote one: the peer
+        (1, "203.0.113.7", "203.0.113.7"),  # the twin's Caddy, an ALB
+        (1, "6.6.6.6, 203.0.113.7", "203.0.113.7"),  # the client's own entry is ignored
+        (2, "6.6.6.6, 203.0.113.7, 10.0.0.5", "203.0.113.7"),  # ALB → nginx
+        (2, "203.0.113.7", "203.0.113.7"),
+        (0, "203.0.113.7", "10.0.0.9"),  # no proxy trusted
+    ],
+)
+def test_the_client_address_is_the_one_the_trusted_proxies_saw(settings, proxies, forwarded, expected):
+    from django.test import RequestFactory
+
+    from threetier.webapp.clients import client_ip
+
+    settings.THREETIER_PROXY_COUNT = proxies
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.9", headers=headers)
+
+    assert client_ip(request) == expected

@@ -22,7 +22,8 @@ The environment-variable contract (the local twin and the AWS user data set thes
   THREETIER_STATIC_ROOT          where `collectstatic` writes; whitenoise serves from there
   THREETIER_SECURE_COOKIES       true/false: cookies only over HTTPS (production default true)
   THREETIER_LOG_LEVEL            debug/info/warning/error (default info)
-  THREETIER_TIME_ZONE            IANA zone pages show times in (default UTC; the API is always UTC)
+  THREETIER_TIME_ZONE            IANA zone pages show times in (default: the zone of
+                                 AWS_DEFAULT_REGION, e.g. Asia/Tokyo, else UTC; the API is UTC)
   THREETIER_PROXY_COUNT          proxies in front that append to X-Forwarded-For (default 1:
                                  the twin's Caddy or an ALB; 2 for ALB → nginx), used to find
                                  the client's address for throttling and lockouts
@@ -55,8 +56,8 @@ from threetier.webapp.settings.builders import (
     csp_header,
     database_config,
     logging_config,
+    display_time_zone,
     storages_config,
-    time_zone,
 )
 from threetier.webapp.settings.env import env_bool, env_choice, env_int, env_list, env_rate, env_str
 from threetier.webapp.limits import BODY_MAX, MULTIPART_BODY_MAX
@@ -183,7 +184,7 @@ LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 USE_I18N = True
 # Stored in UTC; pages show the parameters' zone (Asia/Tokyo for ap-northeast-1).
 USE_TZ = True
-TIME_ZONE = time_zone(env_str("THREETIER_TIME_ZONE", "UTC"))
+TIME_ZONE = display_time_zone(os.environ)
 
 STATIC_URL = "/static/"
 STATIC_ROOT = env_str("THREETIER_STATIC_ROOT", str(LOCAL_DATA_DIR / "static"))

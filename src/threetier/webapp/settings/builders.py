@@ -31,8 +31,31 @@ ERROR_PAGE_STYLE = (
 )
 
 
+# Where each AWS region is, for pages shown to the people near it (the seeds: Tokyo).
+REGION_TIME_ZONES = {
+    "ap-northeast-1": "Asia/Tokyo", "ap-northeast-2": "Asia/Seoul", "ap-northeast-3": "Asia/Tokyo",
+    "ap-east-1": "Asia/Hong_Kong", "ap-south-1": "Asia/Kolkata", "ap-south-2": "Asia/Kolkata",
+    "ap-southeast-1": "Asia/Singapore", "ap-southeast-2": "Australia/Sydney", "ap-southeast-3": "Asia/Jakarta",
+    "ap-southeast-4": "Australia/Melbourne", "ca-central-1": "America/Toronto", "eu-central-1": "Europe/Berlin",
+    "eu-central-2": "Europe/Zurich", "eu-north-1": "Europe/Stockholm", "eu-south-1": "Europe/Rome",
+    "eu-south-2": "Europe/Madrid", "eu-west-1": "Europe/Dublin", "eu-west-2": "Europe/London",
+    "eu-west-3": "Europe/Paris", "me-central-1": "Asia/Dubai", "me-south-1": "Asia/Bahrain",
+    "sa-east-1": "America/Sao_Paulo", "us-east-1": "America/New_York", "us-east-2": "America/New_York",
+    "us-west-1": "America/Los_Angeles", "us-west-2": "America/Los_Angeles", "af-south-1": "Africa/Johannesburg",
+}
+
+
+def display_time_zone(environ: Mapping[str, str]) -> str:
+    """TIME_ZONE: THREETIER_TIME_ZONE if set, else the zone of the parameters' region
+    (AWS_DEFAULT_REGION, which every runtime sets: Asia/Tokyo for ap-northeast-1), else UTC."""
+    explicit = env_str("THREETIER_TIME_ZONE", "", environ=environ)
+    if explicit:
+        return time_zone(explicit)
+    return REGION_TIME_ZONES.get(env_str("AWS_DEFAULT_REGION", "", environ=environ), "UTC")
+
+
 def time_zone(name: str) -> str:
-    """TIME_ZONE: an IANA zone name this Python knows (Asia/Tokyo, UTC)."""
+    """An IANA zone name this Python knows (Asia/Tokyo, UTC)."""
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
