@@ -193,7 +193,11 @@ def test_instances_get_the_webapp_contract(twin):
     assert env["THREETIER_INSTANCE_NAME"] == "web-1c" and env["THREETIER_AZ"] == "ap-northeast-1c"
     command = twin.service("web-1c").command
     assert "threetier.webapp.wsgi:application" in command
-    assert command[command.index("--bind") + 1] == "127.0.0.1:8102"
+    # nginx listens on the instance's port (the LB's target) and proxies to gunicorn's socket.
+    socket = twin.layout.root / "instances" / "web-1c" / "gunicorn.sock"
+    assert command[command.index("--bind") + 1] == f"unix:{socket}"
+    assert command[command.index("--socket") + 1] == str(socket)
+    assert twin.service("web-1c").port == 8102 and twin.service("web-1c").probe.port == 8102
     assert command[command.index("--workers") + 1] == "2"
 
 

@@ -28,7 +28,14 @@ from threetier.local.secrets import (
 )
 from threetier.local.services import Service
 from threetier.local.supervisor import RUNNING_STATES, clean_env, render_supervisord_conf
-from threetier.local.webapp import app_env, manage, mark_static_collected, static_is_current
+from threetier.local.webapp import (
+    app_env,
+    manage,
+    mark_static_collected,
+    prepare_instances,
+    require_nginx,
+    static_is_current,
+)
 
 Progress = Callable[[str], None]
 
@@ -77,6 +84,7 @@ def _up(plan: TwinPlan, programs: Programs, clock: Clock, progress: Progress) ->
     began = clock.now()
     progress("checking binaries and the state directory")
     preflight.check_webapp_importable()
+    require_nginx()  # the instances' front server, from the system
     os_user = prepare_state_dir(plan, progress)
 
     services = list(plan.services)
@@ -190,6 +198,8 @@ def _prepare_webapp(plan: TwinPlan, progress: Progress) -> None:
         + ("" if static_current else " and collecting static files")
     )
     manage(commands, manage_env(plan), log_dir=layout.logs, user=plan.users.web, cwd=layout.root)
+    # Each instance's nginx config (its own pid, temp and log paths), checked with `nginx -t`.
+    prepare_instances(list(plan.instances), plan.app, plan.users.web)
     if not static_current:
         chown_to(mark_static_collected(layout.static), plan.users.web)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from threetier.errors import ThreetierError
 from threetier.paths import project_root
+from threetier.runtime import contract
 
 STATE_DIR_VARIABLE = "THREETIER_STATE_DIR"
 MARKER = ".threetier-state"
@@ -140,7 +141,7 @@ class Layout:
         self.secrets.mkdir(mode=0o700, exist_ok=True)
         if secrets_gid is not None:
             os.chown(self.secrets, -1, secrets_gid)
-        os.chmod(self.secrets, 0o700 if secrets_gid is None else 0o710)
+        os.chmod(self.secrets, contract.secrets_dir_mode(secrets_gid))  # the secrets layout every runtime shares
 
     def is_state_dir(self) -> bool:
         return self.marker.is_file()

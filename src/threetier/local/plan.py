@@ -132,6 +132,7 @@ def build_plan(spec: Spec, layout: Layout, *, binaries: Binaries, users: OsUsers
         url=url,
         media_root=layout.media,
         static_root=layout.static,
+        instances_dir=layout.root / "instances",
     )
     health = spec.twin_health_check()
     lb = LbSettings(

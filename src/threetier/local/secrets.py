@@ -10,10 +10,12 @@ import os
 import secrets
 from pathlib import Path
 
+from threetier.runtime import contract
+
 DB_MASTER_PASSWORD = "db-master-password"
-DB_APP_PASSWORD = "db-app-password"
+DB_APP_PASSWORD = contract.DB_PASSWORD.name  # the secrets layout every runtime shares
 DB_REPLICATION_PASSWORD = "db-replication-password"  # multi-AZ: the standby's login
-DJANGO_SECRET_KEY = "django-secret-key"
+DJANGO_SECRET_KEY = contract.SECRET_KEY.name
 
 
 def ensure_secret(directory: Path, name: str, *, nbytes: int = 32, reader_gid: int | None = None) -> Path:
@@ -28,9 +30,7 @@ def ensure_secret(directory: Path, name: str, *, nbytes: int = 32, reader_gid: i
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(nbytes))
-    if reader_gid is not None:
-        os.chown(path, -1, reader_gid)
-    os.chmod(path, 0o600 if reader_gid is None else 0o640)
+    contract.secure_secret_file(path, app_gid=reader_gid)
     return path
 
 

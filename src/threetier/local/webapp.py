@@ -1,9 +1,18 @@
-"""The web instances: the environment the webapp reads (its contract), the gunicorn
-command, and the one-off steps (`migrate`, `collectstatic`) `up` runs before them."""
+"""The web instances: each is nginx → gunicorn over a unix socket, as on an EC2 web
+server, rendered from the one instance runtime (threetier.runtime.contract): the same
+environment keys, gunicorn command line, nginx site and secrets layout. Also the
+one-off steps (`migrate` under the advisory lock, `collectstatic`) `up` runs before
+the instances start.
+
+An instance's files live in <state>/instances/<name>/ (its "disk"): nginx.conf and
+site.conf, nginx's pid and temp directories, gunicorn's socket. As root they belong
+to the web user, which runs both servers.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 import time
@@ -11,15 +20,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from threetier.errors import ThreetierError
-from threetier.local.postgres import demote_kwargs
+from threetier.local.postgres import chown_to, demote_kwargs
 from threetier.local.services import Probe, Service
+from threetier.runtime import contract
 
-WSGI_APP = "threetier.webapp.wsgi:application"
-SETTINGS = "threetier.webapp.settings.production"
-GUNICORN_CONFIG = "python:threetier.local.gunicorn_conf"
-WORKERS = 2
-THREADS = 4
-GRACEFUL_TIMEOUT = 3
+SETTINGS = contract.SETTINGS_MODULE
+WSGI_APP = contract.WSGI_APP
+GUNICORN_CONFIG = contract.GUNICORN_CONFIG
+WORKERS = contract.GUNICORN.workers
+THREADS = contract.GUNICORN.threads
+GRACEFUL_TIMEOUT = contract.GUNICORN.graceful_timeout_seconds
+SOCKET_NAME = "gunicorn.sock"
+# sun_path is 108 bytes on Linux; leave room (the twin's layout keeps its own sockets under 100).
+MAX_SOCKET_PATH = 100
+# Where the nginx package puts the binary; root's PATH has them, an unprivileged one may not.
+NGINX_DIRS = ("/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin")
+NGINX_FIX = (
+    "install nginx: run ./scripts/ensure-nginx as root (Debian: apt-get install nginx), "
+    "or put an nginx binary on PATH"
+)
 
 
 @dataclass(frozen=True)
@@ -35,63 +54,135 @@ class AppSettings:
     url: str
     media_root: Path
     static_root: Path
+    instances_dir: Path  # <state>/instances: one directory per instance
+
+
+def app_config(settings: AppSettings) -> contract.AppConfig:
+    return contract.AppConfig(
+        db_host=",".join(settings.db_hosts),
+        db_port=",".join(str(p) for p in settings.db_ports),
+        db_name=settings.db_name,
+        allowed_hosts=["127.0.0.1", "localhost"],
+        csrf_trusted_origins=[settings.url],
+        secure_cookies=True,
+        static_root=str(settings.static_root),
+        media_root=str(settings.media_root),
+        media_backend="filesystem",
+        revision="local",
+    )
 
 
 def app_env(settings: AppSettings) -> dict[str, str]:
-    """The environment every webapp process gets, except the secret key's value.
+    """The environment every webapp process gets, except the secrets' values.
 
-    The secret key travels as a file path (THREETIER_SECRET_KEY_FILE) that gunicorn's
-    config turns into THREETIER_SECRET_KEY, so it never lands in supervisord.conf.
+    The secrets travel as file paths (the contract's secrets layout): the app reads the
+    password file itself, and gunicorn's config turns THREETIER_SECRET_KEY_FILE into
+    THREETIER_SECRET_KEY, so no value lands in supervisord.conf.
     """
     return {
-        "DJANGO_SETTINGS_MODULE": SETTINGS,
-        "THREETIER_SECRET_KEY_FILE": str(settings.secret_key_file),
-        "THREETIER_DB_HOST": ",".join(settings.db_hosts),
-        "THREETIER_DB_PORT": ",".join(str(p) for p in settings.db_ports),
-        "THREETIER_DB_NAME": settings.db_name,
-        "THREETIER_DB_USER": settings.db_user,
-        "THREETIER_DB_PASSWORD_FILE": str(settings.db_password_file),
-        "THREETIER_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "THREETIER_CSRF_TRUSTED_ORIGINS": settings.url,
-        "THREETIER_MEDIA_BACKEND": "filesystem",
-        "THREETIER_MEDIA_ROOT": str(settings.media_root),
-        "THREETIER_STATIC_ROOT": str(settings.static_root),
-        "THREETIER_SECURE_COOKIES": "true",
-        "PYTHONUNBUFFERED": "1",
+        **contract.app_environment(app_config(settings)),
+        contract.DB_USER: settings.db_user,
+        contract.DB_PASSWORD.variable: str(settings.db_password_file),
+        contract.SECRET_KEY.variable: str(settings.secret_key_file),
     }
+
+
+def nginx_executable() -> str:
+    """The system's nginx (PATH, then the package's sbin directories); "nginx" if none
+    is found (enough to name it; `up` checks with `require_nginx`)."""
+    return shutil.which("nginx") or shutil.which("nginx", path=":".join(NGINX_DIRS)) or "nginx"
+
+
+def require_nginx() -> str:
+    found = nginx_executable()
+    if not Path(found).is_file():
+        raise ThreetierError("nginx is not installed; the twin's web instances run it in front of gunicorn",
+                             fix=NGINX_FIX)
+    return found
+
+
+def instance_dir(settings: AppSettings, name: str) -> Path:
+    return settings.instances_dir / name
 
 
 def instance_service(
     name: str, az: str, port: int, index: int, settings: AppSettings, *, user: str | None = None
 ) -> Service:
-    """Instance number `index` (0-based) of the Auto Scaling group's stand-in, run as
-    `user` (None: as supervisord; see webuser.py)."""
-    env = {**app_env(settings), "THREETIER_INSTANCE_NAME": name, "THREETIER_AZ": az}
+    """Instance number `index` (0-based) of the Auto Scaling group's stand-in: nginx on
+    `port` (the load balancer's target) → gunicorn on the instance's unix socket, both
+    run as `user` (None: as supervisord; see webuser.py) by threetier.local.webinstance."""
+    directory = instance_dir(settings, name)
+    sock = directory / SOCKET_NAME
+    env = {**app_env(settings), **contract.instance_environment(name, az)}
+    gunicorn = contract.gunicorn_command(sys.executable, bind=contract.unix_bind(sock), name=name)
     return Service(
         name=name,
         kind="web",
         az=az,
         command=[
-            sys.executable, "-m", "gunicorn", WSGI_APP,
-            "--config", GUNICORN_CONFIG,
-            "--bind", f"127.0.0.1:{port}",
-            "--workers", str(WORKERS), "--worker-class", "gthread", "--threads", str(THREADS),
-            "--graceful-timeout", str(GRACEFUL_TIMEOUT), "--timeout", "30",
-            "--access-logfile", "-", "--error-logfile", "-", "--name", name,
+            sys.executable, "-m", "threetier.local.webinstance", "--nginx", nginx_executable(),
+            "--dir", str(directory), "--socket", str(sock), "--", *gunicorn,
         ],
         env=env,
         port=port,
         port_key="local.first_app_port" if index == 0 else f"local.first_app_port (+{index})",
         probe=Probe("http", port, "/readyz"),
         user=user,
+        directory=str(directory),
         # Not supervisord's job: the twin's Auto Scaling group (replacer.py) replaces an
         # instance that died, once the load balancer has marked it unhealthy.
         autorestart=False,
-        stop_signal="TERM",
-        stop_wait_seconds=GRACEFUL_TIMEOUT + 2,
+        # nginx's graceful stop; gunicorn takes it as graceful too (runtime.gunicorn_conf).
+        stop_signal="QUIT",
+        stop_wait_seconds=GRACEFUL_TIMEOUT + 3,
         start_seconds=1,
         priority=20,
     )
+
+
+def instance_nginx_conf(settings: AppSettings, name: str, port: int) -> tuple[str, str]:
+    """(nginx.conf, site.conf) of one instance: the contract's site, as on EC2, and a main
+    config whose pid, temp and log paths are the instance's own (no root-only path)."""
+    directory = instance_dir(settings, name)
+    site = contract.nginx_site(
+        listen=f"127.0.0.1:{port}", socket=directory / SOCKET_NAME, static_root=settings.static_root
+    )
+    main = contract.nginx_main(
+        site=directory / "site.conf", pid=directory / "nginx.pid", error_log="stderr",
+        access_log=str(directory / "access.log"), temp_dir=directory / "temp", user=None,
+    )
+    return main, site
+
+
+def prepare_instances(instances: list, settings: AppSettings, user: str | None) -> None:
+    """Write each instance's nginx config into its directory (the web user's) and check
+    it with `nginx -t` as that user, before anything starts. `instances`: objects with
+    `.name` and `.port` (the plan's)."""
+    nginx = require_nginx()
+    for instance in instances:
+        directory = instance_dir(settings, instance.name)
+        sock = directory / SOCKET_NAME
+        if len(str(sock)) > MAX_SOCKET_PATH:
+            raise ThreetierError(
+                f"the state directory is too deep: the instance socket {sock} exceeds {MAX_SOCKET_PATH} characters",
+                fix="set THREETIER_STATE_DIR or local.state_dir to a shorter path",
+            )
+        (directory / "temp").mkdir(parents=True, exist_ok=True)
+        main, site = instance_nginx_conf(settings, instance.name, instance.port)
+        (directory / "nginx.conf").write_text(main)
+        (directory / "site.conf").write_text(site)
+        for path in (settings.instances_dir, directory, directory / "temp", *(directory / "temp").iterdir()):
+            chown_to(path, user)
+        tested = subprocess.run(
+            contract.nginx_test_command(nginx, conf=directory / "nginx.conf", prefix=directory),
+            capture_output=True, text=True, timeout=30, check=False, cwd=directory, **demote_kwargs(user),
+        )
+        if tested.returncode != 0:
+            raise ThreetierError(
+                f"nginx -t refused the configuration of {instance.name} ({directory / 'nginx.conf'}):",
+                details=tested.stderr.strip().splitlines()[-10:],
+                fix="fix the error above (a threetier bug if the config is the generated one)",
+            )
 
 
 STATIC_PACKAGES = ("django", "djangorestframework", "whitenoise")
@@ -140,7 +231,8 @@ def manage(
     commands: list[list[str]], env: dict[str, str], *, log_dir: Path, timeout: float = 180,
     user: str | None = None, cwd: Path | None = None,
 ) -> None:
-    """Run `python -m threetier.webapp ARGS` for each command, side by side (migrate needs
+    """Run `python -m threetier.webapp ARGS` for each command (`migrate`: the contract's
+    `python -m threetier.runtime migrate`, under the advisory lock), side by side (migrate needs
     the database, collectstatic does not: neither waits for the other), with the
     instances' environment and OS user (None: ourselves); each writes logs/<command>.log
     (opened by us, so the user needs no access to logs/). Raises on the first failure."""
@@ -148,10 +240,13 @@ def manage(
     for args in commands:
         log = log_dir / f"{args[0]}.log"
         out = log.open("a")
-        out.write(f"\n$ python -m threetier.webapp {' '.join(args)}\n")
+        # migrate is the contract's one-off step: under the migration advisory lock.
+        argv = contract.migrate_command(sys.executable) if args[0] == "migrate" else [
+            sys.executable, "-m", "threetier.webapp", *args]
+        out.write(f"\n$ {' '.join(argv[1:])}\n")
         out.flush()
         process = subprocess.Popen(
-            [sys.executable, "-m", "threetier.webapp", *args],
+            argv,
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=cwd, **demote_kwargs(user),
         )

@@ -1,0 +1,355 @@
+"""The contract every runtime of the web app renders from: EC2 (threetier.aws.user_data and
+threetier.aws.boot), Fargate (threetier.aws.constructs.containers and the Dockerfile) and
+the twin (threetier.local.webapp).
+
+Stdlib only: the EC2 boot imports it under a bare python3.11 before any dependency is
+installed, and the CDK synth and the twin import it too.
+
+>>> env = {**app_environment(config), **instance_environment("web-1a", "ap-northeast-1a")}
+>>> gunicorn_command("/opt/threetier/venv/bin/python", bind=unix_bind(socket), name="threetier")
+>>> nginx_site(listen="8000", socket=socket, static_root="/var/lib/threetier/static")
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from threetier.webapp.limits import MULTIPART_BODY_MAX
+
+# --- what runs --------------------------------------------------------------------------
+
+SETTINGS_MODULE = "threetier.webapp.settings.production"
+WSGI_APP = "threetier.webapp.wsgi:application"
+GUNICORN_CONFIG = "python:threetier.runtime.gunicorn_conf"
+
+# --- the environment (threetier.webapp.settings.base documents what each one means) -----
+
+SETTINGS = "DJANGO_SETTINGS_MODULE"
+DB_HOST = "THREETIER_DB_HOST"
+DB_PORT = "THREETIER_DB_PORT"
+DB_NAME = "THREETIER_DB_NAME"
+DB_USER = "THREETIER_DB_USER"
+DB_SSLMODE = "THREETIER_DB_SSLMODE"
+ALLOWED_HOSTS = "THREETIER_ALLOWED_HOSTS"
+CSRF_TRUSTED_ORIGINS = "THREETIER_CSRF_TRUSTED_ORIGINS"
+SECURE_COOKIES = "THREETIER_SECURE_COOKIES"
+MEDIA_BACKEND = "THREETIER_MEDIA_BACKEND"
+MEDIA_ROOT = "THREETIER_MEDIA_ROOT"
+MEDIA_BUCKET = "THREETIER_MEDIA_BUCKET"
+STATIC_ROOT = "THREETIER_STATIC_ROOT"
+REVISION = "THREETIER_REVISION"
+REGION = "AWS_DEFAULT_REGION"  # boto3 (django-storages' S3 backend) does not read it from IMDS
+INSTANCE_NAME = "THREETIER_INSTANCE_NAME"
+AZ = "THREETIER_AZ"
+
+# --- the secrets -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    """One secret the app reads: from `name` in the secrets directory, whose path is in
+    `variable` (EC2, the twin), or as the value itself in `value_variable` (Fargate: ECS
+    puts Secrets Manager values into the environment, it cannot write files)."""
+
+    name: str
+    variable: str
+    value_variable: str
+
+
+DB_PASSWORD = SecretFile("db-app-password", "THREETIER_DB_PASSWORD_FILE", "THREETIER_DB_PASSWORD")
+SECRET_KEY = SecretFile("django-secret-key", "THREETIER_SECRET_KEY_FILE", "THREETIER_SECRET_KEY")
+APP_SECRETS = (DB_PASSWORD, SECRET_KEY)
+
+# The secrets layout. The directory and its files belong to root (whoever writes them);
+# the app's group may enter the directory (not list it) and read the files it is told
+# about, never change them. The app user is never the owner: a compromised app cannot
+# rewrite its own credentials. Without a separate app user (the twin not run as root),
+# everything is the caller's alone.
+SECRETS_DIR_MODE = 0o710
+SECRET_FILE_MODE = 0o640
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def secrets_dir_mode(app_gid: int | None) -> int:
+    return PRIVATE_DIR_MODE if app_gid is None else SECRETS_DIR_MODE
+
+
+def secret_file_mode(app_gid: int | None) -> int:
+    return PRIVATE_FILE_MODE if app_gid is None else SECRET_FILE_MODE
+
+
+def secure_secrets_dir(path: Path, *, app_gid: int | None) -> None:
+    """Create `path` (if needed) with the layout's owner, group and mode."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    if app_gid is not None:
+        os.chown(path, -1, app_gid)
+    os.chmod(path, secrets_dir_mode(app_gid))
+
+
+def write_secret(path: Path, value: str, *, app_gid: int | None) -> None:
+    """Write one secret file with the layout's group and mode, never readable by anyone
+    else, not even briefly (created 0600, chowned, chmodded, then renamed into place)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value)
+    if app_gid is not None:
+        os.chown(tmp, -1, app_gid)
+    os.chmod(tmp, secret_file_mode(app_gid))
+    os.replace(tmp, path)
+
+
+def secure_secret_file(path: Path, *, app_gid: int | None) -> None:
+    """Give an existing secret file the layout's group and mode."""
+    if app_gid is not None:
+        os.chown(path, -1, app_gid)
+    os.chmod(path, secret_file_mode(app_gid))
+
+
+def secret_file_environment(secrets_dir: str | Path) -> dict[str, str]:
+    """The variables that name the secret files (the app reads them at start-up)."""
+    return {secret.variable: f"{secrets_dir}/{secret.name}" for secret in APP_SECRETS}
+
+
+# --- the app's environment ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """The webapp's non-secret settings (CDK tokens allowed in every string)."""
+
+    db_host: str  # one host, or a comma list for libpq's multi-host failover (the twin's pair)
+    db_port: str  # one port, or a comma list matching the hosts
+    db_name: str
+    allowed_hosts: Sequence[str]  # the names clients send as Host (seed 000's server_name trap)
+    csrf_trusted_origins: Sequence[str]
+    secure_cookies: bool
+    static_root: str
+    media_root: str
+    media_backend: str = "filesystem"
+    media_bucket: str = ""
+    db_sslmode: str = ""  # "" = libpq's default; "require" on RDS (its parameter group forces TLS)
+    region: str = ""
+    revision: str = "unversioned"
+
+
+def app_environment(config: AppConfig) -> dict[str, str]:
+    """What every instance of every runtime gets, secrets and instance identity aside.
+    Every key is always present (empty when it does not apply), so the three runtimes
+    emit the same keys."""
+    return {
+        SETTINGS: SETTINGS_MODULE,
+        DB_HOST: config.db_host,
+        DB_PORT: config.db_port,
+        DB_NAME: config.db_name,
+        DB_SSLMODE: config.db_sslmode,
+        ALLOWED_HOSTS: ",".join(config.allowed_hosts),
+        CSRF_TRUSTED_ORIGINS: ",".join(config.csrf_trusted_origins),
+        SECURE_COOKIES: "true" if config.secure_cookies else "false",
+        MEDIA_BACKEND: config.media_backend,
+        MEDIA_ROOT: config.media_root,
+        MEDIA_BUCKET: config.media_bucket,
+        STATIC_ROOT: config.static_root,
+        REGION: config.region,
+        REVISION: config.revision,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def instance_environment(name: str, az: str) -> dict[str, str]:
+    """Who this instance is (shown on every page and in the X-Threetier-* headers)."""
+    return {INSTANCE_NAME: name, AZ: az}
+
+
+def contract_keys(environment: Mapping[str, str]) -> set[str]:
+    """The keys an environment gives the app, a secret given as a file or as its value
+    counting the same (so EC2, the twin and Fargate compare equal)."""
+    by_file = {secret.variable: secret.value_variable for secret in APP_SECRETS}
+    return {by_file.get(key, key) for key in environment}
+
+
+# --- gunicorn ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gunicorn:
+    """The app server's settings, the same on every runtime.
+
+    gthread workers: a request waiting on the database holds a thread, not a process
+    (2 × 4 fit a t3.micro's 1 GiB). `timeout`: a worker silent this long is restarted.
+    `graceful_timeout`: in-flight requests get this long after SIGTERM (a scale-in, a
+    deploy, `Twin.stop_instance`). `keepalive` above the ALB's 60 s idle timeout: a
+    backend closing idle connections first causes sporadic 502s (ELB user guide).
+    """
+
+    workers: int = 2
+    threads: int = 4
+    timeout_seconds: int = 30
+    graceful_timeout_seconds: int = 10
+    keepalive_seconds: int = 75
+
+
+GUNICORN = Gunicorn()
+
+
+def unix_bind(socket: str | Path) -> str:
+    return f"unix:{socket}"
+
+
+def gunicorn_command(python: str, *, bind: str, name: str, settings: Gunicorn = GUNICORN) -> list[str]:
+    """gunicorn's whole command line: `bind` is `unix:/path` behind nginx (EC2, the twin)
+    or `0.0.0.0:8000` behind the ALB (Fargate); `name` shows in the process titles.
+
+    `--umask 007`: the socket is the group's too (nginx's workers on EC2); uploads are
+    never world-readable. `--forwarded-allow-ips *`: only nginx or the ALB can reach
+    gunicorn (unix socket; the web security group), and they set X-Forwarded-*.
+    """
+    return [
+        python, "-m", "gunicorn", WSGI_APP,
+        "--config", GUNICORN_CONFIG,
+        "--bind", bind,
+        "--worker-class", "gthread",
+        "--workers", str(settings.workers),
+        "--threads", str(settings.threads),
+        "--timeout", str(settings.timeout_seconds),
+        "--graceful-timeout", str(settings.graceful_timeout_seconds),
+        "--keep-alive", str(settings.keepalive_seconds),
+        "--umask", "007",
+        "--forwarded-allow-ips", "*",
+        "--access-logfile", "-",
+        "--error-logfile", "-",
+        "--name", name,
+    ]
+
+
+# --- nginx ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Nginx:
+    """nginx's settings in front of gunicorn, the same on EC2 and in the twin.
+
+    `client_max_body_size`: the app's largest request (an attachment at its limit plus
+    the form around it, threetier.webapp.limits), so nginx refuses only what the app
+    would refuse anyway and a slightly larger file still gets the app's own message.
+    `proxy_read_timeout` outlasts gunicorn's worker timeout, so the app, not nginx,
+    decides when a request took too long. `keepalive_timeout`: above the ALB's 60 s.
+    """
+
+    client_max_body_bytes: int = MULTIPART_BODY_MAX
+    keepalive_timeout_seconds: int = 75
+    proxy_connect_timeout_seconds: int = 5
+    proxy_timeout_seconds: int = GUNICORN.timeout_seconds + 5
+    static_expires: str = "1h"
+
+
+NGINX = Nginx()
+MIME_TYPES = "/etc/nginx/mime.types"  # the nginx package's own (Debian and Amazon Linux alike)
+# The temp directories nginx needs; set explicitly so it never falls back to a root-only path.
+NGINX_TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+def nginx_size(size: int) -> str:
+    """Bytes as nginx writes sizes: 11534336 → '11m'."""
+    mib = 1024 * 1024
+    return f"{size // mib}m" if size % mib == 0 else f"{math.ceil(size / 1024)}k"
+
+
+def nginx_site(*, listen: str, socket: str | Path, static_root: str | Path, settings: Nginx = NGINX) -> str:
+    """The server block: every Host (`server_name _`: the ALB's health checker sends the
+    instance's address; Django validates hosts), static files from disk, the rest to
+    gunicorn's unix socket. `listen`: "8000" (every interface, EC2) or "127.0.0.1:8101"."""
+    timeout = f"{settings.proxy_timeout_seconds}s"
+    return f"""server {{
+    listen {listen} default_server;
+    server_name _;
+    server_tokens off;
+    client_max_body_size {nginx_size(settings.client_max_body_bytes)};
+    keepalive_timeout {settings.keepalive_timeout_seconds}s;
+
+    location /static/ {{
+        alias {static_root}/;
+        expires {settings.static_expires};
+        access_log off;
+    }}
+
+    location / {{
+        proxy_pass http://unix:{socket};
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        # The load balancer terminates TLS and says which scheme the client used.
+        proxy_set_header X-Forwarded-Proto $http_x_forwarded_proto;
+        proxy_redirect off;
+        proxy_connect_timeout {settings.proxy_connect_timeout_seconds}s;
+        proxy_send_timeout {timeout};
+        proxy_read_timeout {timeout};
+    }}
+}}
+"""
+
+
+def nginx_main(
+    *, site: str | Path, pid: str | Path, error_log: str, access_log: str, temp_dir: str | Path,
+    user: str | None = None,
+) -> str:
+    """nginx.conf around the site: every path nginx writes is named here, so an
+    unprivileged nginx (the twin: `user` None) never reaches for a root-only default.
+    No `daemon` line: systemd forks it (EC2); the twin adds `-g 'daemon off;'`."""
+    temp = "\n".join(f"    {kind}_temp_path {temp_dir}/{kind};" for kind in NGINX_TEMP_DIRS)
+    return f"""# Written by threetier (threetier.runtime.contract); edits are overwritten.
+{f"user {user};" if user else "# no `user`: the master already runs as the app's user"}
+worker_processes auto;
+pid {pid};
+error_log {error_log} warn;
+
+events {{
+    worker_connections 1024;
+}}
+
+http {{
+    include {MIME_TYPES};
+    default_type application/octet-stream;
+    sendfile on;
+    access_log {access_log};
+{temp}
+    include {site};
+}}
+"""
+
+
+def nginx_test_command(nginx: str, *, conf: str | Path, prefix: str | Path | None = None) -> list[str]:
+    """`nginx -t` for a config, its start-up messages on stderr (`-e`: never the
+    package's default /var/log/nginx/error.log, which an unprivileged nginx cannot open)."""
+    return [nginx, "-t", "-q", "-e", "stderr", *(["-p", str(prefix)] if prefix else []), "-c", str(conf)]
+
+
+# --- the one-off steps ----------------------------------------------------------------------
+
+# A fixed key every migrating process agrees on: "3tier" in ASCII.
+MIGRATION_LOCK_KEY = 0x3374696572
+MIGRATION_LOCK_WAIT_SECONDS = 900
+
+
+def migrate_command(python: str) -> list[str]:
+    """Apply migrations as the app role, holding the migration advisory lock (so two
+    migrating processes never race): `python -m threetier.runtime migrate`."""
+    return [python, "-m", "threetier.runtime", "migrate"]
+
+
+def collectstatic_command(python: str) -> list[str]:
+    """Collect (hash, compress) static files into THREETIER_STATIC_ROOT; needs no database."""
+    return [python, "-m", "threetier.webapp", "collectstatic", "--noinput"]
+
+
+def one_off_environment(environment: Mapping[str, str], secret_key: str) -> dict[str, str]:
+    """A one-off step's environment: the instance's, with the secret key's value itself
+    (the step runs no gunicorn config to read the key file)."""
+    env = {k: v for k, v in environment.items() if k != SECRET_KEY.variable}
+    env[SECRET_KEY.value_variable] = secret_key
+    return env
