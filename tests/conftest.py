@@ -95,6 +95,10 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     problems = guards.missing_markers(item)
     if item.nodeid.split("::")[0] in JSII_IMPORTERS:
         problems.append("importing its module starts jsii's Node.js (aws_cdk): mark the module synth")
+    if getattr(item.config.option, "loadgroup", False) and item.get_closest_marker("xdist_group"):
+        if "@" not in item.nodeid:  # a grouping that silently does nothing costs minutes
+            problems.append("--dist loadgroup did not group it: this pytest and pytest-xdist do not work "
+                            "together (pytest-xdist#1386); use the versions pyproject.toml pins")
     if problems:
         pytest.fail(f"{item.nodeid}: " + "; ".join(problems) + " (tests/support/guards.py)", pytrace=False)
     # The setup phase runs every fixture the test needs, session-scoped ones included.
