@@ -15,6 +15,7 @@ from typer._click import exceptions as typer_click  # Typer 0.2x parses with its
 from rich.markup import escape
 
 from threetier.cli import bench, cdk_commands, check, down, drill, logs, params, status, synth, up
+from threetier.cli import manage, version
 from threetier.cli.context import AppContext, Output
 from threetier.errors import ThreetierError
 from threetier.spec import ENV_VARIABLE, selected_env
@@ -40,6 +41,9 @@ def root(
         None, "--env", "-e", help=f"Environment: parameters/ENV.toml (default: ${ENV_VARIABLE} or 'default')."
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show more detail."),
+    show_version: bool = typer.Option(  # noqa: ARG001 - eager: its callback prints and exits
+        False, "--version", callback=version.show_version, is_eager=True, help="Show the version and exit."
+    ),
 ) -> None:
     ctx.obj = AppContext(env=selected_env(env), output=Output(verbose=verbose))
 
@@ -58,6 +62,7 @@ app.command()(cdk_commands.diff)
 app.command()(cdk_commands.deploy)
 app.command()(cdk_commands.destroy)
 app.command()(cdk_commands.bootstrap)
+app.command(context_settings=manage.CONTEXT_SETTINGS)(manage.manage)
 
 
 class Terminated(BaseException):  # noqa: N818 - named for the signal, like KeyboardInterrupt
