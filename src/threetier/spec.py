@@ -169,6 +169,9 @@ class Dns(_Model):
     hosted_zone_id: str | None = Field(None, pattern=r"^Z[A-Z0-9]{4,32}$")
     certificate_arn: str | None = Field(None, pattern=r"^arn:aws:acm:")
     failover: bool = True
+    # Why a production environment may run without a domain (plain HTTP); `check` and
+    # `deploy` refuse prod without a domain unless this says why (threetier.checks.preflight).
+    plain_http_reason: str | None = Field(None, min_length=20)
 
     @model_validator(mode="after")
     def _zone_holds_domain(self) -> Dns:

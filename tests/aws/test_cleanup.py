@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from threetier.checks.leftovers import RETAINING_POLICIES, still_billing_after_destroy
+from threetier.checks.preflight import retained_name_problems
 
 pytestmark = pytest.mark.synth
 
@@ -45,3 +48,24 @@ def test_prod_keeps_its_data_and_says_so(synthesized):
     leftovers = still_billing_after_destroy(built.templates)
     assert data <= {left.what for left in leftovers}
     assert any("snapshot" in left.why for left in leftovers)  # the database's final snapshot
+
+
+@pytest.mark.parametrize("env", ["default", "prod", "fargate", "domain"])
+def test_nothing_kept_by_destroy_has_a_fixed_name(synthesized, env):
+    """A kept resource with a fixed name makes the next deploy fail ("already exists")."""
+    for name, template in synthesized(env).templates.items():
+        assert retained_name_problems(name, template) == [], name
+
+
+def test_the_preflight_catches_the_kept_log_group_of_a_fixed_name(synthesized):
+    """The RDS log group as it was in prod: kept by destroy, named /aws/rds/instance/threetier-prod-db/postgresql."""
+    template = copy.deepcopy(synthesized("prod").raw())
+    (group,) = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Logs::LogGroup" and "LogGroupName" in r["Properties"]
+    ]
+    assert group["DeletionPolicy"] == "Retain"
+    group["Properties"]["LogGroupName"] = "/aws/rds/instance/threetier-prod-db/postgresql"
+    (problem,) = retained_name_problems("threetier-prod", template)
+    assert problem.rule == "retained-fixed-name" and "threetier-prod-db/postgresql" in problem.message

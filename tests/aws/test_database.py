@@ -45,6 +45,51 @@ def test_prod_keeps_a_final_snapshot(synthesized):
     )
 
 
+STACK_ID_SUFFIX = {
+    "Fn::Select": [0, {"Fn::Split": ["-", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}]}]
+}
+
+
+@pytest.mark.parametrize("env", ["default", "prod"])
+def test_database_and_its_log_group_are_named_per_stack_creation(synthesized, env):
+    """A log group kept by destroy (prod) or left by RDS never blocks the next deploy."""
+    raw = synthesized(env).raw()
+    (instance,) = [r for r in raw["Resources"].values() if r["Type"] == "AWS::RDS::DBInstance"]
+    identifier = {"Fn::Join": ["", [f"threetier-{env}-db-", STACK_ID_SUFFIX]]}
+    assert instance["Properties"]["DBInstanceIdentifier"] == identifier
+    groups = [
+        r["Properties"]["LogGroupName"]
+        for r in raw["Resources"].values()
+        if r["Type"] == "AWS::Logs::LogGroup" and "LogGroupName" in r["Properties"]
+    ]
+    assert groups == [
+        {"Fn::Join": ["", ["/aws/rds/instance/threetier-" + env + "-db-", STACK_ID_SUFFIX, "/postgresql"]]}
+    ]
+
+
+def test_prod_keeps_the_master_secret_with_the_final_snapshot(synthesized):
+    """A restored snapshot needs the master password it was taken with."""
+    template = synthesized("prod").template()
+    template.has_resource(
+        "AWS::SecretsManager::Secret",
+        {
+            "DeletionPolicy": "Retain",
+            "Properties": Match.object_like(
+                {"GenerateSecretString": Match.object_like({"SecretStringTemplate": '{"username":"uda_admin"}'})}
+            ),
+        },
+    )
+    synthesized("default").template().has_resource(
+        "AWS::SecretsManager::Secret",
+        {
+            "DeletionPolicy": "Delete",
+            "Properties": Match.object_like(
+                {"GenerateSecretString": Match.object_like({"SecretStringTemplate": '{"username":"uda_admin"}'})}
+            ),
+        },
+    )
+
+
 @pytest.mark.parametrize("env", ["default", "prod"])
 def test_subnet_group_is_the_isolated_subnets_in_two_azs(synthesized, env):
     template = synthesized(env).template()
@@ -65,7 +110,7 @@ def test_parameter_group_per_environment_forces_tls(synthesized):
     )
 
 
-@pytest.mark.parametrize("env", ["default", "prod", "fargate", "domain", "created-zone"])
+@pytest.mark.parametrize("env", ["default", "prod", "fargate", "domain", "imported-certificate"])
 def test_no_plain_text_password_in_any_template(synthesized, env):
     for name, raw in synthesized(env).templates.items():
         assert list(plain_text_passwords(raw)) == [], name

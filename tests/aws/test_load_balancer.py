@@ -114,7 +114,7 @@ def test_access_logs_only_where_the_parameters_ask(synthesized):
 def test_an_imported_certificate_is_used_as_is(synthesized):
     from support.aws_helpers import IMPORTED_CERTIFICATE
 
-    template = synthesized("created-zone").template()
+    template = synthesized("imported-certificate").template()
     template.resource_count_is("AWS::CertificateManager::Certificate", 0)
     template.has_resource_properties(
         "AWS::ElasticLoadBalancingV2::Listener",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from aws_cdk.assertions import Match
 from support.aws_helpers import ALARM_EMAIL, logical_ids, ref, user_data
 
 from threetier.aws.constructs.monitoring import BillingAlarm
+from threetier.checks.preflight import alarm_topic_problems
 from threetier.errors import ThreetierError
 
 pytestmark = pytest.mark.synth
@@ -207,24 +210,86 @@ def test_database_log_group_exists_before_the_database_and_goes_with_it(synthesi
     (group,) = logical_ids(
         template,
         "AWS::Logs::LogGroup",
-        {"LogGroupName": "/aws/rds/instance/threetier-default-db/postgresql"},
+        {"LogGroupName": {"Fn::Join": ["", Match.array_with(["/aws/rds/instance/threetier-default-db-"])]}},
     )
     template.has_resource(
         "AWS::Logs::LogGroup",
         {
             "DeletionPolicy": "Delete",
-            "Properties": Match.object_like(
-                {"LogGroupName": Match.string_like_regexp("/aws/rds/")}
-            ),
+            "Properties": Match.object_like({"LogGroupName": Match.any_value()}),
         },
     )
     template.has_resource(
         "AWS::RDS::DBInstance",
         {
             "DependsOn": Match.array_with([group]),
-            "Properties": Match.object_like({"DBInstanceIdentifier": "threetier-default-db"}),
+            "Properties": Match.object_like(
+                {"DBInstanceIdentifier": {"Fn::Join": ["", Match.array_with(["threetier-default-db-"])]}}
+            ),
         },
     )
+
+
+def alarm_topics(raw: dict) -> set[str]:
+    """The topics (logical ids) some alarm of the template notifies."""
+    return {
+        action["Ref"]
+        for r in raw["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        for key in ("AlarmActions", "OKActions")
+        for action in r["Properties"].get(key, [])
+        if isinstance(action, dict) and "Ref" in action
+    }
+
+
+@pytest.mark.parametrize(("env", "stack"), [("default", "system"), ("default", "billing"), ("domain", "edge")])
+def test_cloudwatch_may_publish_to_every_alarm_topic(synthesized, env, stack):
+    """A deny-only topic policy drops every alarm e-mail; CloudWatch is allowed, for this
+    account's alarms only, and the TLS-only deny stays."""
+    built = synthesized(env)
+    template, raw = built.template(stack), built.raw(stack)
+    topics = alarm_topics(raw)
+    assert topics
+    for topic in topics:
+        template.has_resource_properties(
+            "AWS::SNS::TopicPolicy",
+            {
+                "Topics": [{"Ref": topic}],
+                "PolicyDocument": {
+                    "Statement": Match.array_with(
+                        [
+                            Match.object_like(
+                                {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+                            ),
+                            Match.object_like(
+                                {
+                                    "Effect": "Allow",
+                                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                                    "Action": "sns:Publish",
+                                    "Condition": {
+                                        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                                        "ArnLike": {"aws:SourceArn": Match.any_value()},
+                                    },
+                                }
+                            ),
+                        ]
+                    )
+                },
+            },
+        )
+    # ... and the preflight's template rule agrees on the real template.
+    assert alarm_topic_problems(built.stack_name(stack), raw) == []
+
+
+def test_the_preflight_catches_a_deny_only_alarm_topic(synthesized):
+    """The topic policy as it was (TLS-only deny, no allow): CloudWatch cannot publish."""
+    raw = copy.deepcopy(synthesized("default").raw())
+    for resource in raw["Resources"].values():
+        if resource["Type"] == "AWS::SNS::TopicPolicy":
+            statements = resource["Properties"]["PolicyDocument"]["Statement"]
+            statements[:] = [s for s in statements if s["Effect"] == "Deny"]
+    (problem,) = alarm_topic_problems("threetier-default", raw)
+    assert problem.severity == "error" and "cloudwatch.amazonaws.com" in problem.message
 
 
 def test_billing_alarm_outside_us_east_1_is_refused():

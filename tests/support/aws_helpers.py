@@ -1,9 +1,9 @@
 """Helpers for the AWS tests: the test specs and template look-ups.
 
 Specs: the three parameters files (default, prod, fargate), plus test specs with a domain — one importing a
-hosted zone (what the moto deployment uses), one letting the edge stack create it (the
-cross-region reference) and importing the ALB's certificate — and one with seed 000's
-public web servers.
+hosted zone (what the moto deployment uses), one also importing the ALB's certificate
+(a zone is never created by the stacks: threetier.aws.delegation) — and one with seed
+000's public web servers.
 """
 
 from __future__ import annotations
@@ -52,8 +52,13 @@ def make_spec(name: str) -> Spec:
         }
         data["load_balancer"]["deregistration_delay_seconds"] = 20
         data["monitoring"]["alarm_email"] = ALARM_EMAIL
-    elif name == "created-zone":
-        data["dns"] = {"domain": DOMAIN, "failover": True, "certificate_arn": IMPORTED_CERTIFICATE}
+    elif name == "imported-certificate":
+        data["dns"] = {
+            "domain": DOMAIN,
+            "hosted_zone_id": TEST_ZONE_ID,
+            "failover": True,
+            "certificate_arn": IMPORTED_CERTIFICATE,
+        }
     elif name == "public-web":
         data["web"]["subnet_tier"] = "public"
         data["network"]["nat_gateways"] = 0

@@ -64,7 +64,7 @@ class SynthResult:
 
 
 def environment(spec: Spec, region: str) -> cdk.Environment:
-    """An explicit region always (cross-region references need it); the account only when given.
+    """An explicit region always (every stack names its own); the account only when given.
 
     Without spec.project.account the stacks are account-agnostic: the CDK CLI fills in
     the account of the credentials it deploys with. No placeholder account is invented.
@@ -87,7 +87,6 @@ def build_stacks(app: cdk.App, spec: Spec) -> Stacks:
         app,
         system_stack_name(spec),
         spec=spec,
-        zone=edge.zone if edge else None,
         env=environment(spec, spec.project.region),
         description=f"threetier {spec.env_name}: VPC, ALB, web servers, PostgreSQL",
     )

@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from threetier.spec import ENV_VARIABLE, Spec
 # Pinned: the CLI must read the cloud assembly schema of aws-cdk-lib (pyproject.toml).
 CDK_CLI_VERSION = "2.1148.1"
 INSTALL_TIMEOUT_SECONDS = 600
+DOCKER_TIMEOUT_SECONDS = 20
 
 
 def cli_dir(root: Path) -> Path:
@@ -85,23 +87,72 @@ def ensure_cdk_cli(root: Path, *, say: Callable[[str], None]) -> Path:
     return executable
 
 
-def cdk_command(executable: Path, args: Sequence[str], *, outdir: Path) -> list[str]:
-    """The full command line: our app (this Python) and output directory, never cdk.json's guesses."""
+def cdk_command(
+    executable: Path,
+    args: Sequence[str],
+    *,
+    outdir: Path,
+    assembly: Path | None = None,
+    app: bool = True,
+) -> list[str]:
+    """The full command line: our app (this Python) and output directory, never cdk.json's
+    guesses; or, with `assembly`, that already synthesized cloud assembly as it is (what the
+    preflight checked is exactly what deploys, and the CLI does not synthesize again); or,
+    `app=False`, no app at all (`bootstrap` of explicit environments needs none)."""
+    if not app:
+        return [str(executable), *args, "--no-notices"]
+    if assembly is not None:
+        return [str(executable), *args, "--app", str(assembly), "--no-notices"]
     app = f"{shlex.quote(sys.executable)} -m threetier.aws.app"
     return [str(executable), *args, "--app", app, "--output", str(outdir), "--no-notices"]
 
 
-def run_cdk(executable: Path, args: Sequence[str], *, spec: Spec, root: Path, outdir: Path) -> int:
-    """Run the CDK CLI for `spec`'s environment in the foreground; returns its exit code."""
+def run_cdk(
+    executable: Path,
+    args: Sequence[str],
+    *,
+    spec: Spec,
+    root: Path,
+    outdir: Path,
+    assembly: Path | None = None,
+    app: bool = True,
+) -> int:
+    """Run the CDK CLI for `spec`'s environment in the foreground; returns its exit code.
+    Without `app` it runs outside the checkout, so cdk.json does not make it synthesize."""
     env = {
         **os.environ,
         ENV_VARIABLE: spec.env_name,
         "THREETIER_PROJECT_ROOT": str(root),
         "CDK_DISABLE_CLI_TELEMETRY": "true",
     }
-    return subprocess.run(
-        cdk_command(executable, args, outdir=outdir), cwd=root, env=env, check=False
-    ).returncode
+    command = cdk_command(executable, args, outdir=outdir, assembly=assembly, app=app)
+    if app:
+        return subprocess.run(command, cwd=root, env=env, check=False).returncode
+    with tempfile.TemporaryDirectory(prefix="threetier-cdk-") as elsewhere:
+        return subprocess.run(command, cwd=elsewhere, env=env, check=False).returncode
+
+
+def docker_daemon_problem() -> str | None:
+    """None when the Docker daemon answers (the CDK CLI builds the Fargate image with it),
+    else why not. `CDK_DOCKER` names another docker-compatible CLI, as for the CDK CLI."""
+    docker = os.environ.get("CDK_DOCKER", "docker")
+    path = shutil.which(docker)
+    if path is None:
+        return f"`{docker}` is not installed (not on the PATH)"
+    try:
+        result = subprocess.run(
+            [path, "version", "--format", "{{.Server.Version}}"],
+            capture_output=True,
+            text=True,
+            timeout=DOCKER_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"`{docker} version` got no answer from the daemon within {DOCKER_TIMEOUT_SECONDS} s"
+    if result.returncode != 0 or not result.stdout.strip():
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        return f"the Docker daemon is not reachable ({lines[-1] if lines else 'no answer'})"
+    return None
 
 
 def require_credentials(spec: Spec) -> str:

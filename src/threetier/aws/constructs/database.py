@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
@@ -20,6 +20,12 @@ from threetier import spec as model
 from threetier.aws.constructs.security import POSTGRES_PORT
 from threetier.aws.nag import suppress
 from threetier.aws.retention import log_retention
+
+
+def stack_id_suffix() -> str:
+    """The first group of this stack's UUID (`arn:...:stack/NAME/1a2b3c4d-...` → `1a2b3c4d`):
+    fixed for the stack's life, new when the stack is created again after a destroy."""
+    return Fn.select(0, Fn.split("-", Fn.select(2, Fn.split("/", Aws.STACK_ID))))
 
 
 class Database(Construct):
@@ -73,12 +79,18 @@ class Database(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
         data_policy = RemovalPolicy.SNAPSHOT if retain_data else RemovalPolicy.DESTROY
+        # The instance is named so its log group can exist before it; the name ends in the
+        # first part of this stack's id (new each time the stack is created), because a
+        # log group kept by `destroy` (retain_data) or left by RDS under a fixed name would
+        # make the next deploy fail with "already exists".
+        self.identifier = f"{identifier}-{stack_id_suffix()}"
         # RDS creates its log group on first export and never deletes it. Created here first
-        # (the instance depends on it), it has a retention and goes with `destroy`.
+        # (the instance depends on it), it has a retention and goes with `destroy` unless
+        # the data is retained.
         self.log_group = logs.LogGroup(
             self,
             "PostgresLogs",
-            log_group_name=f"/aws/rds/instance/{identifier}/postgresql",
+            log_group_name=f"/aws/rds/instance/{self.identifier}/postgresql",
             retention=log_retention(log_retention_days),
             removal_policy=RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY,
         )
@@ -86,7 +98,7 @@ class Database(Construct):
             self,
             "Instance",
             # Named, so its log group can exist before it (and be deleted with the stack).
-            instance_identifier=identifier,
+            instance_identifier=self.identifier,
             engine=engine,
             instance_type=ec2.InstanceType(database.instance_class.removeprefix("db.")),
             vpc=vpc,
@@ -114,9 +126,14 @@ class Database(Construct):
         )
         self.instance.node.add_dependency(self.log_group)
         self.secret: secretsmanager.ISecret = self.instance.secret  # type: ignore[assignment]
-        self.secret.apply_removal_policy(
-            RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY
-        )
+        # `instance.secret` is the secret's attachment; the generated secret itself is the
+        # instance's child "Secret". Kept with the final snapshot: a snapshot restored
+        # later needs the master password it was taken with.
+        secret_policy = RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY
+        self.secret.apply_removal_policy(secret_policy)
+        generated = self.instance.node.try_find_child("Secret")
+        if isinstance(generated, secretsmanager.Secret):
+            generated.apply_removal_policy(secret_policy)
         self.app_user_secret = secretsmanager.Secret(
             self,
             "AppUserSecret",

@@ -12,18 +12,26 @@ from aws_cdk import aws_route53_targets as targets
 from constructs import Construct
 
 from threetier import spec as model
+from threetier.aws.delegation import missing_zone_message
+from threetier.errors import ThreetierError
 
 # Route 53 health checkers poll every 10 or 30 seconds; nothing else is accepted.
 ROUTE53_INTERVALS = (10, 30)
 
 
 def hosted_zone(scope: Construct, dns: model.Dns) -> route53.IHostedZone:
-    """Import the zone by spec.dns.hosted_zone_id, or create spec.dns.zone."""
-    if dns.hosted_zone_id:
-        return route53.HostedZone.from_hosted_zone_attributes(
-            scope, "Zone", hosted_zone_id=dns.hosted_zone_id, zone_name=dns.zone
-        )
-    return route53.PublicHostedZone(scope, "Zone", zone_name=dns.zone, comment="threetier")
+    """Import the zone spec.dns.hosted_zone_id (named spec.dns.zone).
+
+    Never created here: a zone the stack creates is undelegated on its first deploy and
+    gets new name servers on every re-create, so ACM's DNS validation would hang
+    (`threetier.aws.delegation`). A domain without a zone id is refused with how to make one.
+    """
+    if not dns.hosted_zone_id:
+        message, fix = missing_zone_message(dns)
+        raise ThreetierError(message, fix=fix)
+    return route53.HostedZone.from_hosted_zone_attributes(
+        scope, "Zone", hosted_zone_id=dns.hosted_zone_id, zone_name=dns.zone
+    )
 
 
 def regional_certificate(

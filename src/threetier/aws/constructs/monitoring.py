@@ -8,11 +8,12 @@ needs `detailed_monitoring=True` on the launch template (Fargate reports every m
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack, Token
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_sns as sns
@@ -30,6 +31,8 @@ GIB = 1024**3
 # AWS/Billing metrics exist only in us-east-1 and are updated a few times a day.
 BILLING_REGION = "us-east-1"
 BILLING_PERIOD = Duration.hours(6)
+# Who publishes an alarm's notification to its SNS topic.
+CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
 SNS_ENCRYPTION_REASON = (
     "Alarm notifications carry alarm names and states only. CloudWatch cannot publish to a "
     "topic encrypted with the AWS-managed SNS key, and a customer key costs more than it protects here."
@@ -62,11 +65,32 @@ def app_log_group(
 def alarm_topic(
     scope: Construct, construct_id: str, *, email: str | None, display_name: str
 ) -> sns.Topic:
-    """An SNS topic that only accepts TLS, with an e-mail subscription when an address is given.
+    """An SNS topic that CloudWatch alarms of this account may publish to, that only
+    accepts TLS, with an e-mail subscription when an address is given.
 
+    A topic with a policy of its own no longer has SNS's default policy, and a deny-only
+    policy (`enforce_ssl`) allows nobody: CloudWatch's publish is then refused and every
+    alarm e-mail silently dropped (the alarm history says "not authorized to perform
+    SNS:Publish"). So the policy allows `cloudwatch.amazonaws.com`, only for alarms of
+    this account and region (the confused-deputy conditions AWS documents).
     AWS sends the address a confirmation mail; nothing arrives until someone clicks it.
     """
     topic = sns.Topic(scope, construct_id, display_name=display_name, enforce_ssl=True)
+    topic.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowCloudWatchAlarmsToPublish",
+            effect=iam.Effect.ALLOW,
+            principals=[iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL)],
+            actions=["sns:Publish"],
+            resources=[topic.topic_arn],
+            conditions={
+                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                "ArnLike": {
+                    "aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
+                },
+            },
+        )
+    )
     if email:
         topic.add_subscription(subscriptions.EmailSubscription(email))
     suppress(topic, "AwsSolutions-SNS2", SNS_ENCRYPTION_REASON)

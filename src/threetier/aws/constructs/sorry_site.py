@@ -1,6 +1,13 @@
 """The sorry page (seed 001): a private S3 bucket behind CloudFront with origin access
 control and a us-east-1 certificate, answering as the SECONDARY of the domain's failover
 pair. The page is `threetier.paths.SORRY_PAGE`, the same file the local twin serves.
+
+Every path answers the page with 503, as the twin's load balancer does: a visitor who had
+`/users/` open sees the page, and a crawler or monitor sees "unavailable", never a 200
+that would get the sorry page indexed or counted as up. Two CloudFront Functions do it:
+on viewer request every URI becomes the page's key (so `/` no longer needs
+`default_root_object`, which answered 200), and on viewer response the status becomes 503
+with `Retry-After`. The custom error responses stay as the fallback for S3's own errors.
 """
 
 from __future__ import annotations
@@ -24,10 +31,32 @@ PAGE_KEY = "sorry.html"
 # Browsers revalidate every time (seed 001: a cached sorry page outlived the recovery);
 # CloudFront may keep it a minute.
 PAGE_CACHE_CONTROL = "max-age=0, s-maxage=60, must-revalidate"
+SORRY_STATUS = 503
+RETRY_AFTER_SECONDS = 60
+# cloudfront-js-2.0: every request asks the origin for the page, whatever its path.
+REQUEST_FUNCTION = f"""
+function handler(event) {{
+    var request = event.request;
+    request.uri = '/{PAGE_KEY}';
+    request.querystring = {{}};
+    return request;
+}}
+"""
+# ... and every response, fresh from S3 or from the edge cache, says 503.
+RESPONSE_FUNCTION = f"""
+function handler(event) {{
+    var response = event.response;
+    response.statusCode = {SORRY_STATUS};
+    response.statusDescription = 'Service Unavailable';
+    response.headers['retry-after'] = {{ value: '{RETRY_AFTER_SECONDS}' }};
+    return response;
+}}
+"""
 
 
 class SorrySite(Construct):
-    """`bucket`, `distribution`, `certificate` and the SECONDARY `record`.
+    """`bucket`, `distribution` (with `request_function` and `response_function`),
+    `certificate` and the SECONDARY `record`.
 
     Lives in the us-east-1 stack: CloudFront takes certificates only from there.
     """
@@ -56,16 +85,30 @@ class SorrySite(Construct):
             domain_name=domain,
             validation=acm.CertificateValidation.from_dns(zone),
         )
-        # Any path the visitor had open (e.g. /users/) gets the page with 503, not S3's 403.
+        # Should S3 answer an error itself (the page missing): still the page, with 503.
         errors = [
             cloudfront.ErrorResponse(
                 http_status=status,
-                response_http_status=503,
+                response_http_status=SORRY_STATUS,
                 response_page_path=f"/{PAGE_KEY}",
                 ttl=Duration.seconds(10),
             )
             for status in (403, 404)
         ]
+        self.request_function = cloudfront.Function(
+            self,
+            "EveryPathIsThePage",
+            code=cloudfront.FunctionCode.from_inline(REQUEST_FUNCTION),
+            runtime=cloudfront.FunctionRuntime.JS_2_0,
+            comment="every path asks for the sorry page",
+        )
+        self.response_function = cloudfront.Function(
+            self,
+            "AnswerUnavailable",
+            code=cloudfront.FunctionCode.from_inline(RESPONSE_FUNCTION),
+            runtime=cloudfront.FunctionRuntime.JS_2_0,
+            comment=f"the sorry page answers {SORRY_STATUS}",
+        )
         self.distribution = cloudfront.Distribution(
             self,
             "Distribution",
@@ -73,8 +116,17 @@ class SorrySite(Construct):
             default_behavior=cloudfront.BehaviorOptions(
                 origin=origins.S3BucketOrigin.with_origin_access_control(self.bucket),
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                function_associations=[
+                    cloudfront.FunctionAssociation(
+                        event_type=cloudfront.FunctionEventType.VIEWER_REQUEST,
+                        function=self.request_function,
+                    ),
+                    cloudfront.FunctionAssociation(
+                        event_type=cloudfront.FunctionEventType.VIEWER_RESPONSE,
+                        function=self.response_function,
+                    ),
+                ],
             ),
-            default_root_object=PAGE_KEY,
             domain_names=[domain],
             certificate=self.certificate,
             minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,

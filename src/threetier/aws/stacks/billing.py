@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from threetier.aws.constructs.monitoring import BillingAlarm
@@ -24,10 +24,14 @@ class BillingStack(Stack):
 
 
 def billing_alarm(stack: Stack, spec: Spec) -> BillingAlarm:
-    """Seed 004's billing alarm (estimated charges ≥ monitoring.billing_alarm_usd) in `stack`."""
-    return BillingAlarm(
+    """Seed 004's billing alarm (estimated charges ≥ monitoring.billing_alarm_usd) in `stack`,
+    named in the stack outputs (`threetier verify` reads them)."""
+    billing = BillingAlarm(
         stack,
         "Billing",
         threshold_usd=spec.monitoring.billing_alarm_usd,
         alarm_email=spec.monitoring.alarm_email,
     )
+    CfnOutput(stack, "BillingAlarmName", value=billing.alarm.alarm_name)
+    CfnOutput(stack, "BillingTopicArn", value=billing.topic.topic_arn)
+    return billing

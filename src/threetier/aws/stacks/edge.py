@@ -2,9 +2,11 @@
 domain's failover SECONDARY, and the billing alarm (AWS/Billing is a us-east-1 metric).
 It exists only when spec.dns.domain is set with failover.
 
-The zone lives here (Route 53 is global) so the regional stack can depend on this one
-and never the other way round: the regional certificate and the PRIMARY record take
-the zone from here through a cross-region reference.
+The zone is imported by its id (`dns.hosted_zone_id`, never created: see
+`threetier.aws.delegation`), here and in the regional stack alike, so no value crosses
+regions at deploy time (no cross-region references, no custom-resource Lambda). The
+regional stack still deploys after this one, so the sorry page stands before the
+PRIMARY record can fail over to it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class EdgeStack(Stack):
     """`zone`, `sorry` (the `SorrySite`) and `billing` (the billing alarm lives here, in us-east-1)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, spec: Spec, **kwargs: Any) -> None:
-        super().__init__(scope, construct_id, cross_region_references=True, **kwargs)
+        super().__init__(scope, construct_id, **kwargs)
         if not spec.dns.domain:
             raise ThreetierError(
                 f"the edge stack of {spec.env_name!r} needs a domain: it holds the hosted "

@@ -43,8 +43,7 @@ class SystemStack(Stack):
     load_balancer, web (EC2 `WebTier`) or fargate (`FargateWebTier`) — the other is None —,
     dns_record (or None), monitoring, access, audit.
 
-    `zone` is the edge stack's hosted zone when there is one (failover); otherwise the
-    zone is imported or created here.
+    With a domain the hosted zone is imported by its id (`dns.hosted_zone_id`).
     """
 
     def __init__(
@@ -53,10 +52,9 @@ class SystemStack(Stack):
         construct_id: str,
         *,
         spec: Spec,
-        zone: route53.IHostedZone | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, cross_region_references=True, **kwargs)
+        super().__init__(scope, construct_id, **kwargs)
         self.spec = spec
         retain = spec.environment.retain_data
         https = uses_https(spec)
@@ -112,7 +110,7 @@ class SystemStack(Stack):
         self.zone: route53.IHostedZone | None = None
         certificate = None
         if spec.dns.domain:
-            self.zone = zone or hosted_zone(self, spec.dns)
+            self.zone = hosted_zone(self, spec.dns)
             certificate = regional_certificate(self, spec.dns, self.zone)
 
         self.load_balancer = LoadBalancer(
@@ -261,6 +259,11 @@ class SystemStack(Stack):
     def _outputs(self) -> None:
         CfnOutput(self, "Url", value=self.url, description="Where the system answers")
         CfnOutput(self, "LoadBalancerDnsName", value=self.load_balancer.alb.load_balancer_dns_name)
+        CfnOutput(self, "TargetGroupArn", value=self.load_balancer.target_group.target_group_arn)
+        if self.dns_record is not None and self.dns_record.health_check is not None:
+            CfnOutput(
+                self, "HealthCheckId", value=self.dns_record.health_check.attr_health_check_id
+            )
         CfnOutput(
             self, "DatabaseEndpoint", value=self.database.instance.db_instance_endpoint_address
         )
