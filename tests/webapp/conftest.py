@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from support.webapp_postgres import SUPERUSER, PostgresServer, start_server, stop_server
+from support.webapp_server import Deployed, deployed_app
 
 TEST_SETTINGS = "threetier.webapp.settings.test"
 
@@ -47,6 +48,13 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def deployed(postgres_server: PostgresServer, tmp_path_factory) -> Iterator[Deployed]:
+    """The app as the instances run it: migrate, collectstatic, gunicorn on a loopback port."""
+    with deployed_app(postgres_server, tmp_path_factory.mktemp("e2e")) as app:
+        yield app
 
 
 @pytest.fixture(scope="session")

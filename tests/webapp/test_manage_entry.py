@@ -4,67 +4,14 @@ as the twin and the AWS boot script run them: real processes, real PostgreSQL.""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import socket
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
-from support.webapp_postgres import SUPERUSER, PostgresServer, closed_port, free_port
+from support.webapp_server import SECRET, contract_env, fetch, manage
 
 pytestmark = pytest.mark.integration  # gunicorn and PostgreSQL
-
-SECRET = "manage-entry-test-secret-not-real"
-
-
-def contract_env(tmp: Path, server: PostgresServer | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("THREETIER_", "DJANGO_"))}
-    env.update(
-        {
-            "THREETIER_SECRET_KEY": SECRET,
-            "THREETIER_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "THREETIER_STATIC_ROOT": str(tmp / "static"),
-            "THREETIER_MEDIA_ROOT": str(tmp / "media"),
-            "THREETIER_INSTANCE_NAME": "web-e2e",
-            "THREETIER_AZ": "az-e2e",
-        }
-    )
-    if server is not None:
-        password_file = tmp / "db-password"
-        password_file.write_text(server.password + "\n")
-        password_file.chmod(0o600)
-        env.update(
-            {
-                # A dead first host: libpq must move on to the live one.
-                "THREETIER_DB_HOST": "127.0.0.1,127.0.0.1",
-                "THREETIER_DB_PORT": f"{closed_port()},{server.port}",
-                "THREETIER_DB_NAME": "webapp_e2e",
-                "THREETIER_DB_USER": SUPERUSER,
-                "THREETIER_DB_PASSWORD_FILE": str(password_file),
-            }
-        )
-    env.update(extra)
-    return env
-
-
-def manage(
-    args: list[str], env: dict[str, str], timeout: float = 60
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "threetier.webapp", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
 
 
 def test_a_missing_secret_key_stops_with_one_clear_line(tmp_path):
@@ -76,90 +23,6 @@ def test_a_missing_secret_key_stops_with_one_clear_line(tmp_path):
     assert result.returncode == 1, result.stderr
     assert "THREETIER_SECRET_KEY is not set" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-@dataclass
-class Deployed:
-    url: str
-    env: dict[str, str]
-    static_root: Path
-    log: Path
-
-
-@pytest.fixture(scope="module")
-def deployed(postgres_server: PostgresServer, tmp_path_factory) -> Iterator[Deployed]:
-    """migrate + collectstatic + gunicorn, the way `threetier up` does it."""
-    tmp = tmp_path_factory.mktemp("e2e")
-    with psycopg.connect(
-        host="127.0.0.1",
-        port=postgres_server.port,
-        user=SUPERUSER,
-        dbname="postgres",
-        password=postgres_server.password,
-        autocommit=True,
-    ) as admin:
-        admin.execute("DROP DATABASE IF EXISTS webapp_e2e")
-        admin.execute("CREATE DATABASE webapp_e2e")
-    env = contract_env(tmp, postgres_server, THREETIER_SECURE_COOKIES="false")
-    for step in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
-        result = manage(step, env, timeout=120)
-        assert result.returncode == 0, result.stdout + result.stderr
-    port = free_port()
-    log = tmp / "gunicorn.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "threetier.webapp.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
-                "--threads",
-                "2",
-                "--worker-class",
-                "gthread",
-                "--access-logfile",
-                "-",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        assert process.poll() is None, log.read_text()
-        yield Deployed(url=url, env=env, static_root=tmp / "static", log=log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
-def fetch(url: str, *, host: str | None = None, data: dict | None = None):
-    request = urllib.request.Request(url, headers={"Host": host} if host else {})
-    if data is not None:
-        request.data = json.dumps(data).encode()
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, error.read()
 
 
 def test_collectstatic_writes_hashed_compressed_files_into_the_static_root(deployed):
@@ -226,3 +89,67 @@ def test_errors_show_no_traceback_and_logs_hold_no_secrets(deployed):
         Path(deployed.env["THREETIER_DB_PASSWORD_FILE"]).read_text().strip(),
     ):
         assert secret not in log
+
+
+def raw_request(url: str, head: str, body: bytes = b"", *, timeout: float = 5) -> tuple[int, dict[str, str], float]:
+    """Send `head` (and `body`) on a plain socket; the status, headers and seconds to the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    began = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=timeout) as conn:
+        conn.sendall(head.encode() + body)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    elapsed = time.monotonic() - began
+    lines = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split()[1]), headers, elapsed
+
+
+def test_a_60_mb_body_is_refused_with_413_before_it_is_sent(deployed):
+    # Only the headers and 1 KiB of the declared 60 MB go out: the answer must not wait for the rest.
+    head = (
+        "POST /api/users/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {60 * 1024 * 1024}\r\n\r\n"
+    )
+
+    status, headers, elapsed = raw_request(deployed.url, head, b"[" * 1024)
+
+    assert status == 413
+    assert elapsed < 2
+
+
+def test_nul_bytes_deep_json_and_unknown_hosts_are_4xx_without_a_traceback(deployed):
+    assert fetch(deployed.url + "/users/alice%00/")[0] == 404
+    assert fetch(deployed.url + "/api/users/alice%00/")[0] == 404
+    deep = raw_request(
+        deployed.url,
+        "POST /api/users/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {200_000}\r\nConnection: close\r\n\r\n",
+        b"[" * 100_000 + b"]" * 100_000,
+    )
+    assert deep[0] == 400
+    assert fetch(deployed.url + "/users/", host="unknown.example")[0] == 400
+
+    assert "Traceback" not in deployed.log.read_text()
+
+
+def test_responses_name_no_server_version_and_carry_the_csp(deployed):
+    status, headers, _ = fetch(deployed.url + "/users/")
+
+    assert status == 200
+    assert headers["Server"] == "gunicorn"  # no version
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+
+
+def test_createsuperuser_works_non_interactively_with_the_instances_environment(deployed):
+    env = {**deployed.env, "DJANGO_SUPERUSER_PASSWORD": "staff-pass-9841"}
+
+    result = manage(["createsuperuser", "--noinput", "--user_id", "ops", "--user_name", "Ops"], env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    plan = manage(["migrate", "--plan"], deployed.env)
+    assert plan.returncode == 0 and "No planned migration operations." in plan.stdout

@@ -11,9 +11,18 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle as DrfSimpleRateThrottle
 
 from threetier.webapp.clients import client_ip
+
+
+class SimpleRateThrottle(DrfSimpleRateThrottle):
+    """DRF's, reading its rate when asked: DRF's copies the rates at import, so a changed
+    setting (a test's, a reloaded configuration's) would go unseen."""
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
 
 def _is_staff(request: HttpRequest | Request) -> bool:
