@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from threetier.bench.run import bench as run_bench
 from threetier.cli.context import AppContext, Column, Output, app_context
+from threetier.errors import ThreetierError
 
 
 def bench(
@@ -34,6 +35,12 @@ def bench(
         context.output.out.print_json(json.dumps(result))
     else:
         show_result(context.output, result)
+    if result["requests"] and result["failed_requests"] == result["requests"]:
+        # A load test that got no answer measured nothing: a script must see it fail.
+        raise ThreetierError(
+            f"every one of the {result['requests']} requests to {url} failed",
+            fix="check that the target is up (`threetier status`) and the URL, then run bench again",
+        )
 
 
 def show_result(output: Output, result: dict) -> None:
