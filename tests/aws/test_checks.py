@@ -30,6 +30,11 @@ def test_check_passes_and_prints_the_cost_drivers(capsys, env):
     assert f"threetier-{env} (" in err and f"threetier-{env}-billing (" in err
     # No file sets a domain: plain HTTP is allowed, but never silently.
     assert "http-only" in out and "warning" in out
+    # The deploy preflight's account-free rules run too: alarms reach no one without an
+    # e-mail, and prod's plain HTTP is acknowledged (dns.plain_http_reason), so a warning.
+    assert "no-alarm-email" in out
+    assert ("prod-plain-http" in out) == (env == "prod")
+    assert "billing-below-estimate" not in out
     assert "monthly cost while running" in out and "Total (fixed drivers)" in out
     assert "NAT gateway" in out and "Application Load Balancer" in out
     assert ("Fargate task" in out) == (env == "fargate")
@@ -176,3 +181,17 @@ def test_check_fails_with_exit_1_when_findings_are_not_acknowledged(capsys, monk
     assert code == 1, out + err
     assert "AwsSolutions-EC23" in out and "AwsSolutions-VPC7" in out
     assert "check failed" in err and "Traceback" not in err
+
+
+def test_check_refuses_a_domain_without_a_zone_before_synthesizing(tmp_path):
+    from support.aws_helpers import default_data
+
+    from threetier.checks.run import run_checks
+    from threetier.errors import ThreetierError
+    from threetier.spec import parse_spec
+
+    data = default_data()
+    data["dns"] = {"domain": "www.example.com"}
+    with pytest.raises(ThreetierError, match="delegated Route 53 hosted zone"):
+        run_checks(parse_spec(data, env_name="no-zone"), outdir=tmp_path, docker_problem=lambda: None)
+    assert not (tmp_path / "manifest.json").exists()

@@ -99,3 +99,70 @@ def test_ls_installs_the_pinned_cdk_cli_and_lists_the_stacks(capfd, no_credentia
     assert code == 0, err
     assert sorted(out.split()) == ["threetier-prod", "threetier-prod-billing"]
     assert installed_version(project_root()) == CDK_CLI_VERSION
+
+
+@pytest.fixture
+def fake_account(monkeypatch, tmp_path):
+    """Credentials that work (account 123456789012) and a CDK CLI that records its calls
+    instead of running; deploy's assembly and outputs go to tmp_path."""
+    from threetier.aws import cdk_cli
+    from threetier.cli import cdk_commands
+
+    calls: list[dict] = []
+    monkeypatch.setattr(cdk_cli, "require_credentials", lambda spec: "123456789012")
+    monkeypatch.setattr(cdk_cli, "ensure_cdk_cli", lambda root, say: tmp_path / "cdk")
+    monkeypatch.setattr(cdk_cli, "run_cdk", lambda executable, args, **kw: calls.append({"args": args, **kw}) or 0)
+    monkeypatch.setattr(cdk_commands, "checked_assembly", lambda env: tmp_path / f"deploy-{env}")
+    monkeypatch.setattr(cdk_commands, "outputs_file", lambda env: tmp_path / f"aws-{env}-outputs.json")
+    return calls
+
+
+def test_bootstrap_prepares_every_region_a_stack_lives_in(capsys, fake_account):
+    """The billing alarm's stack is in us-east-1 even without a domain; bootstrap needs no app."""
+    code = main(["--env", "prod", "bootstrap"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    (call,) = fake_account
+    assert call["args"] == ["bootstrap", "aws://123456789012/ap-northeast-1", "aws://123456789012/us-east-1"]
+    assert call["app"] is False
+    assert "ap-northeast-1, us-east-1" in err
+
+
+def account(versions: dict[str, str]):
+    from threetier.checks.preflight import AccountProbes
+
+    return AccountProbes(
+        bootstrap_version=versions.get,
+        hosted_zone=lambda zone_id: pytest.fail("no domain, no zone to read"),
+        public_name_servers=lambda zone: pytest.fail("no domain, no DNS to ask"),
+    )
+
+
+def test_deploy_stops_before_the_cdk_cli_when_a_region_is_not_bootstrapped(capsys, monkeypatch, fake_account):
+    from threetier.cli import cdk_commands
+
+    monkeypatch.setattr(cdk_commands, "account_probes", lambda spec: account({"ap-northeast-1": "30"}))
+    code = main(["deploy", "--yes"])
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    assert fake_account == []  # the CDK CLI never ran
+    assert "not-bootstrapped" in out and "us-east-1" in out
+    assert "fix: run `./threetier --env default bootstrap`" in err
+    assert "cdk bootstrap" not in out + err  # not on the user's PATH
+    assert "no-alarm-email" in out  # warnings are shown too
+
+
+def test_fargate_deploy_without_docker_stops_before_synth(capsys, monkeypatch, fake_account):
+    from threetier.aws import cdk_cli
+    from threetier.checks import run
+    from threetier.cli import cdk_commands
+
+    monkeypatch.setattr(cdk_cli, "docker_daemon_problem", lambda: "the Docker daemon is not reachable (Cannot connect)")
+    monkeypatch.setattr(run, "synthesize", lambda *a, **k: pytest.fail("synthesized without Docker"))
+    bootstrapped = account({"ap-northeast-1": "30", "us-east-1": "30"})
+    monkeypatch.setattr(cdk_commands, "account_probes", lambda spec: bootstrapped)
+    code = main(["--env", "fargate", "deploy"])
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    assert fake_account == []
+    assert "docker-daemon" in out and "Cannot connect" in out

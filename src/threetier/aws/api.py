@@ -180,3 +180,80 @@ def secret_reader(region: str | None) -> Callable[[str], str]:
             return secretsmanager.get_secret_value(SecretId=arn)["SecretString"]
 
     return read
+
+
+# --- the deploy preflight and `threetier verify` -------------------------------------------
+# Each helper turns botocore's "not there" into None or [] and every other error into the
+# ThreetierError of `aws_errors`; callers never import botocore.
+
+
+def parameter_value(ssm: Any, name: str) -> str | None:
+    """An SSM parameter's value, or None when it does not exist (e.g. the CDK bootstrap marker)."""
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    with aws_errors(f"reading the SSM parameter {name}"):
+        try:
+            return ssm.get_parameter(Name=name)["Parameter"]["Value"]
+        except ClientError as exc:
+            if error_code(exc) == "ParameterNotFound":
+                return None
+            raise
+
+
+def hosted_zone(route53: Any, zone_id: str) -> tuple[str, list[str]] | None:
+    """(zone name, its name servers) of a Route 53 hosted zone, or None when there is none."""
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    with aws_errors(f"reading the hosted zone {zone_id}"):
+        try:
+            answer = route53.get_hosted_zone(Id=zone_id)
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchHostedZone", "InvalidInput"):
+                return None
+            raise
+    return answer["HostedZone"]["Name"], list(answer.get("DelegationSet", {}).get("NameServers", []))
+
+
+def target_health(elbv2: Any, target_group_arn: str) -> list[dict]:
+    """describe-target-health: [{"Target": {"Id", "Port"}, "TargetHealth": {"State", "Reason"...}}]."""
+    with aws_errors(f"reading the health of the targets of {target_group_arn}"):
+        return elbv2.describe_target_health(TargetGroupArn=target_group_arn)[
+            "TargetHealthDescriptions"
+        ]
+
+
+def record_sets(route53: Any, zone_id: str, name: str) -> list[dict]:
+    """The record sets of `name` (all types and set identifiers) in a hosted zone."""
+    fqdn = name.rstrip(".") + "."
+    with aws_errors(f"listing the records of {name} in {zone_id}"):
+        pages = route53.get_paginator("list_resource_record_sets").paginate(
+            HostedZoneId=zone_id, StartRecordName=fqdn
+        )
+        found = []
+        for page in pages:
+            for record in page["ResourceRecordSets"]:
+                if record["Name"].lower() != fqdn.lower():
+                    return found
+                found.append(record)
+        return found
+
+
+def health_check_observations(route53: Any, health_check_id: str) -> list[str]:
+    """The status line of each Route 53 checker ("Success: HTTP Status Code 200..." or "Failure: ...")."""
+    with aws_errors(f"reading the Route 53 health check {health_check_id}"):
+        answer = route53.get_health_check_status(HealthCheckId=health_check_id)
+    return [o["StatusReport"]["Status"] for o in answer.get("HealthCheckObservations", [])]
+
+
+def topic_subscriptions(sns: Any, topic_arn: str) -> list[dict]:
+    """The subscriptions of an SNS topic; a pending one has SubscriptionArn "PendingConfirmation"."""
+    with aws_errors(f"listing the subscriptions of {topic_arn}"):
+        pages = sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn)
+        return [s for page in pages for s in page["Subscriptions"]]
+
+
+def metric_alarm(cloudwatch: Any, name: str) -> dict | None:
+    """The CloudWatch metric alarm `name`, or None when there is none."""
+    with aws_errors(f"reading the alarm {name}"):
+        alarms = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    return alarms[0] if alarms else None

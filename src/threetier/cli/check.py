@@ -1,5 +1,6 @@
-"""`threetier check`: cdk-nag (AwsSolutions), cfn-lint, architecture rules and the parameters'
-traps on the environment; exit 1 on any error that no acknowledgment (with its reason) covers.
+"""`threetier check`: cdk-nag (AwsSolutions), cfn-lint, architecture rules, the parameters'
+traps and the deploy preflight's rules that need no account (threetier.checks.preflight) on
+the environment; exit 1 on any error that no acknowledgment (with its reason) covers.
 It also prints what the synthesized system bills per month (a dated list-price table) and
 what `destroy` would leave billing, so nobody learns it from the invoice (seed 004)."""
 
@@ -17,6 +18,7 @@ from threetier.cli.context import SECTION, AppContext, Column, Output, app_conte
 from threetier.errors import ThreetierError
 
 if TYPE_CHECKING:  # the checks import the CDK: only when `check` runs
+    from threetier.checks.findings import Finding
     from threetier.checks.pricer import CostRow
     from threetier.checks.run import CheckReport
 
@@ -33,13 +35,11 @@ def check(
     with tempfile.TemporaryDirectory(prefix="threetier-check-") as tmp:
         with context.output.status(f"checking {context.env}: synth with cdk-nag, cfn-lint..."):
             report = run_checks(spec, outdir=Path(tmp))
-    shown = [f for f in report.findings if notes or f.severity != "info"]
-    if shown:
-        context.output.table(
-            f"{context.env}: findings",
-            ["severity", "source", "rule", "where", "message"],
-            [[f.severity, f.source, escape(f.rule), escape(f.where), escape(f.message)] for f in shown],
-        )
+    show_findings(
+        context.output,
+        f"{context.env}: findings",
+        [f for f in report.findings if notes or f.severity != "info"],
+    )
     _print_cost(context, report)
     stacks = ", ".join(f"{s.name} ({s.resource_count})" for s in report.synth.stacks)
     summary = (
@@ -52,6 +52,16 @@ def check(
             fix="fix the errors above, or acknowledge a rule with its reason",
         )
     context.output.success(f"check passed: {summary}")
+
+
+def show_findings(output: Output, title: str, findings: Sequence[Finding]) -> None:
+    """The findings as one table (nothing when there are none)."""
+    if findings:
+        output.table(
+            title,
+            ["severity", "source", "rule", "where", "message"],
+            [[f.severity, f.source, escape(f.rule), escape(f.where), escape(f.message)] for f in findings],
+        )
 
 
 def _print_cost(context: AppContext, report: CheckReport) -> None:
