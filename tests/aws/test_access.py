@@ -93,17 +93,18 @@ def test_instance_role_is_scoped_to_the_apps_resources(synthesized):
         {
             "AssumeRolePolicyDocument": Match.object_like(
                 {"Statement": [Match.object_like({"Principal": {"Service": "ec2.amazonaws.com"}})]}
-            )
+            ),
+            # the web servers' (the one-off migrator has a role of its own: test_web_tier)
+            "Description": Match.string_like_regexp("^threetier web servers"),
         },
     )
     statements = role_statements(built.raw(), role)
     assert [s for s in statements if "*" in as_list(s["Resource"])] == []
     by_sid = {s.get("Sid"): s for s in statements}
     secrets = {json.dumps(r) for r in by_sid["ReadSecrets"]["Resource"]}
-    # The instance runs the migration step at boot (as master), so it reads the master
-    # secret too; gunicorn gets only the app role's (test_web_tier, test_boot).
+    # Never the master secret: the one-off migrator alone reads it (test_web_tier).
+    assert json.dumps({"Ref": master_secret(template)}) not in json.dumps(statements)
     assert secrets == {
-        json.dumps({"Ref": master_secret(template)}),
         json.dumps({"Ref": app_user_secret(template)}),
         json.dumps(
             {

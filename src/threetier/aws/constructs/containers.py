@@ -44,11 +44,12 @@ from threetier.aws.migration_runner import MIGRATE_CONTAINER
 from threetier.aws.nag import logical_id, suppress
 from threetier.errors import ThreetierError
 from threetier.paths import project_root
+from threetier.runtime import contract
 
 WEB_CONTAINER = "web"
 # As master: ensure the app role and its grants; then `migrate` as the app role (boot.py).
 MIGRATE_COMMAND = ["python", "-m", "threetier.aws.boot", "migrate"]
-SETTINGS_MODULE = "threetier.webapp.settings.production"
+SETTINGS_MODULE = contract.SETTINGS_MODULE
 # Paths inside the image (Dockerfile): the app user owns both.
 CONTAINER_MEDIA_ROOT = "/srv/threetier/media"
 CONTAINER_STATIC_ROOT = "/srv/threetier/static"
@@ -105,29 +106,36 @@ class AppSettings:
 
 
 def container_environment(
-    settings: AppSettings, *, app_port: int, revision: str | None
+    settings: AppSettings, *, revision: str | None, region: str = ""
 ) -> dict[str, str]:
-    """The webapp's environment contract inside a task. Secrets are not here: see `FargateWebTier`.
+    """The webapp's environment inside a task: the contract's (threetier.runtime.contract).
+    Secrets are not here: see `FargateWebTier`.
 
-    THREETIER_INSTANCE_NAME and THREETIER_AZ are set by the image's entrypoint from the
-    ECS task metadata endpoint (each task has its own).
+    THREETIER_INSTANCE_NAME and THREETIER_AZ are set by the image's entrypoint
+    (`python -m threetier.runtime entrypoint`) from the ECS task metadata endpoint.
     """
-    return {
-        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
-        "PORT": str(app_port),  # gunicorn binds 0.0.0.0:$PORT
-        "THREETIER_DB_HOST": settings.db_host,
-        "THREETIER_DB_PORT": settings.db_port,
-        "THREETIER_DB_NAME": settings.db_name,
-        "THREETIER_DB_SSLMODE": "require",  # the RDS parameter group forces TLS anyway
-        "THREETIER_ALLOWED_HOSTS": ",".join(settings.allowed_hosts),
-        "THREETIER_CSRF_TRUSTED_ORIGINS": ",".join(settings.csrf_trusted_origins),
-        "THREETIER_SECURE_COOKIES": "true" if settings.secure_cookies else "false",
-        "THREETIER_MEDIA_BACKEND": settings.media_backend,
-        "THREETIER_MEDIA_ROOT": CONTAINER_MEDIA_ROOT,
-        "THREETIER_MEDIA_BUCKET": settings.media_bucket,
-        "THREETIER_STATIC_ROOT": CONTAINER_STATIC_ROOT,
-        "THREETIER_REVISION": revision or "unversioned",
-    }
+    return contract.app_environment(
+        contract.AppConfig(
+            db_host=settings.db_host,
+            db_port=settings.db_port,
+            db_name=settings.db_name,
+            allowed_hosts=settings.allowed_hosts,
+            csrf_trusted_origins=settings.csrf_trusted_origins,
+            secure_cookies=settings.secure_cookies,
+            static_root=CONTAINER_STATIC_ROOT,
+            media_root=CONTAINER_MEDIA_ROOT,
+            media_backend=settings.media_backend,
+            media_bucket=settings.media_bucket,
+            db_sslmode="require",  # the RDS parameter group forces TLS anyway
+            region=region,
+            revision=revision or "unversioned",
+        )
+    )
+
+
+def web_command(app_port: int) -> list[str]:
+    """gunicorn as the contract says, bound for the ALB (no nginx in a task)."""
+    return contract.gunicorn_command("python", bind=f"0.0.0.0:{app_port}", name="threetier")
 
 
 class FargateWebTier(Construct):
@@ -181,11 +189,12 @@ class FargateWebTier(Construct):
             extra_hash=revision,
         )
         new_image = ecs.ContainerImage.from_docker_image_asset(self.image_asset)
-        environment = container_environment(app, app_port=web.app_port, revision=revision)
+        environment = container_environment(app, revision=revision, region=Stack.of(self).region)
+        # ECS puts secrets into the environment: the values, where EC2 and the twin name files.
         secrets = {
-            "THREETIER_SECRET_KEY": ecs.Secret.from_secrets_manager(app_secret),
-            "THREETIER_DB_USER": ecs.Secret.from_secrets_manager(db_secret, "username"),
-            "THREETIER_DB_PASSWORD": ecs.Secret.from_secrets_manager(db_secret, "password"),
+            contract.SECRET_KEY.value_variable: ecs.Secret.from_secrets_manager(app_secret),
+            contract.DB_USER: ecs.Secret.from_secrets_manager(db_secret, "username"),
+            contract.DB_PASSWORD.value_variable: ecs.Secret.from_secrets_manager(db_secret, "password"),
         }
         migration_secrets = {
             **secrets,
@@ -228,6 +237,7 @@ class FargateWebTier(Construct):
         self.container = self.task_definition.add_container(
             WEB_CONTAINER,
             image=new_image,
+            command=web_command(web.app_port),
             environment=environment,
             secrets=secrets,
             port_mappings=[ecs.PortMapping(container_port=web.app_port, protocol=ecs.Protocol.TCP)],

@@ -32,7 +32,7 @@ from threetier.aws.constructs.monitoring import Monitoring, app_log_group, auto_
 from threetier.aws.constructs.network import Network
 from threetier.aws.constructs.security import SecurityGroups
 from threetier.aws.constructs.storage import SharedStorage
-from threetier.aws.constructs.web_tier import WebTier
+from threetier.aws.constructs.web_tier import WebTier, bundle_architecture
 from threetier.aws.naming import uses_https
 from threetier.aws.user_data import DEFAULT_MEDIA_ROOT, BootSettings
 from threetier.spec import Spec
@@ -190,7 +190,7 @@ class SystemStack(Stack):
 
     def _ec2_web_tier(self) -> WebTier:
         spec = self.spec
-        bundle = app_bundle(self, "AppBundle")
+        bundle = app_bundle(self, "AppBundle", architecture=bundle_architecture(spec.web.instance_type))
         web = WebTier(
             self,
             "Web",
@@ -213,22 +213,21 @@ class SystemStack(Stack):
                 log_group=self.app_logs.log_group_name,
                 **self._app_settings(),
             ),
+            # The web servers read their bundle object only; the master secret is the
+            # one-off migrator's alone (WebTier grants both).
+            bundle=bundle,
+            master_secret=self.database.secret,
+            app_secrets=[self.database.app_user_secret, self.secrets.django_secret_key],
         )
         web.asg.attach_to_application_target_group(self.load_balancer.target_group)
-        bundle.grant_read(web.role)
-        # The instance role: this app's secrets, bucket, file system and log group, by ARN.
-        # It reads the master secret too: the instance itself runs the migration step at
-        # boot (as root, straight into memory); gunicorn only ever gets the app role's.
+        # The instance role: this app's secrets, bucket, file system and log group, by ARN;
+        # never the master secret (gunicorn only ever gets the app role's).
         self.web_access = AppAccessPolicy(
             self,
             "WebAccess",
             role=web.role,
             storage=self.storage,
-            secrets=[
-                self.database.secret,
-                self.database.app_user_secret,
-                self.secrets.django_secret_key,
-            ],
+            secrets=[self.database.app_user_secret, self.secrets.django_secret_key],
             log_groups=[self.app_logs],
         )
         return web
