@@ -181,3 +181,12 @@ def test_the_client_address_is_the_one_the_trusted_proxies_saw(settings, proxies
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.9", headers=headers)
 
     assert client_ip(request) == expected
+
+
+def test_the_secret_key_may_come_from_a_file_as_in_the_instances_environment_file(tmp_path):
+    key = tmp_path / "django-secret-key"
+    key.write_text("from-a-file\n")
+
+    assert env_secret("THREETIER_SECRET_KEY", environ={"THREETIER_SECRET_KEY_FILE": str(key)}) == "from-a-file"
+    with pytest.raises(SettingsError, match="THREETIER_SECRET_KEY is not set"):
+        env_secret("THREETIER_SECRET_KEY", environ={})

@@ -87,8 +87,6 @@ INSTALLED_APPS = [
     # Before staticfiles, so runserver also serves static files through whitenoise.
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
-    # Registers OpClass for index expressions (the users' search indexes).
-    "django.contrib.postgres",
     "rest_framework",
     "knox",
     "axes",

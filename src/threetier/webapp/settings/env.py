@@ -51,8 +51,10 @@ def env_str(
 
 
 def env_secret(name: str, *, environ: Mapping[str, str] | None = None) -> str:
-    """A required secret: no default, and its value never appears in any message."""
-    value = _raw(name, environ)
+    """A required secret, given directly (`NAME`) or as a file (`NAME_FILE`, as the
+    instances' environment files name it): no default, and its value never appears in
+    any message."""
+    value = env_secret_or_file(name, environ=environ) or None
     if value is None:
         raise SettingsError(
             f"{name} is not set; the app refuses to start without it",
