@@ -157,6 +157,7 @@ def test_what_moto_cannot_create_is_known(aws):
     assert aws["domain"].dropped["threetier-domain-edge"] == {
         "AWS::CertificateManager::Certificate",
         "AWS::CloudFront::Distribution",
+        "AWS::CloudFront::Function",
         "AWS::CloudFront::OriginAccessControl",
         "AWS::CloudWatch::Alarm",
         "AWS::Lambda::Function",
@@ -417,8 +418,12 @@ def test_log_groups_have_the_parameters_retention(aws, env):
         "logGroups"
     ]
     (rds,) = logs.describe_log_groups(
-        logGroupNamePrefix=f"/aws/rds/instance/threetier-{env}-db/postgresql"
+        logGroupNamePrefix=f"/aws/rds/instance/threetier-{env}-db-"
     )["logGroups"]
+    # Named per stack creation: .../threetier-ENV-db-<first group of the stack id>/postgresql
+    (stack,) = deployed.client("cloudformation").describe_stacks(StackName=f"threetier-{env}")["Stacks"]
+    suffix = stack["StackId"].split("/")[2].split("-")[0]
+    assert rds["logGroupName"] == f"/aws/rds/instance/threetier-{env}-db-{suffix}/postgresql"
     assert app["retentionInDays"] == rds["retentionInDays"] == 30
 
 
@@ -431,3 +436,72 @@ def test_audit_key_rotates_and_groups_exist_only_in_the_template(aws):
     # policies the groups use are.
     names = {p["PolicyName"] for p in env.client("iam").list_policies(Scope="Local")["Policies"]}
     assert {"threetier-prod-DeveloperPolicy", "threetier-prod-DirectorPolicy"} <= names
+
+
+# --- `threetier verify` on what was deployed ---------------------------------------------------
+
+
+def verify_on_moto(env: Deployed, spec, fetch):
+    from threetier.checks.verify import verify_deployment
+
+    return {
+        r.check: r
+        for r in verify_deployment(
+            spec, clients=lambda region: (lambda service: env.client(service, region)), fetch=fetch
+        ).results
+    }
+
+
+def test_verify_reads_the_domain_deployment_and_names_what_fails(aws, synthesized):
+    """Through moto: targets, failover records, the health check, subscriptions and the
+    billing alarm are read with the real API calls. moto serves no URL (the ALB, the domain
+    and CloudFront are names only), so the HTTP answers are supplied; moto's health
+    checkers always say Success; moto's CloudFormation creates no alarm, no e-mail
+    subscription and no CloudFront distribution (docs/aws.md)."""
+    from support.aws_helpers import default_data
+
+    from threetier.spec import parse_spec
+
+    env = aws["domain"]
+    data = default_data()
+    data["dns"] = {"domain": DOMAIN, "hosted_zone_id": TEST_ZONE_ID, "failover": True}
+    data["monitoring"]["alarm_email"] = "ops@example.com"
+    spec = parse_spec(data, env_name="domain")
+    # The zone the templates were deployed with is moto's (its ids do not look like AWS's).
+    spec = spec.model_copy(update={"dns": spec.dns.model_copy(update={"hosted_zone_id": env.zone_id})})
+    answers = {f"https://{DOMAIN}": 200, f"https://{DOMAIN}/healthz": 200}
+    fetch = lambda url: answers.get(url, 503)  # noqa: E731 - the sorry site's 503 everywhere else
+
+    first = verify_on_moto(env, spec, fetch)
+    assert first["failover-records"].status == "ok", first["failover-records"]
+    assert first["health-check"].status == "ok"  # moto's checkers: always Success
+    assert first["sorry-page"].status == "ok"
+    assert first["url"].status == "ok"
+    assert first["targets"].status == "ok" and "2/2 healthy" in first["targets"].detail
+    # Not created by moto's CloudFormation: no subscription, no billing alarm. verify says so.
+    assert {name for name, r in first.items() if r.status == "fail"} == {"alarm-mail", "billing-mail", "billing-alarm"}
+
+    # What AWS would have made: the e-mail subscriptions (moto confirms at once) and the alarm.
+    outputs = env.outputs
+    env.client("sns").subscribe(TopicArn=outputs["AlarmTopicArn"], Protocol="email", Endpoint="ops@example.com")
+    env.client("sns", EDGE_REGION).subscribe(
+        TopicArn=outputs["BillingTopicArn"], Protocol="email", Endpoint="ops@example.com"
+    )
+    env.client("cloudwatch", EDGE_REGION).put_metric_alarm(
+        AlarmName=outputs["BillingAlarmName"],
+        Namespace="AWS/Billing",
+        MetricName="EstimatedCharges",
+        Statistic="Maximum",
+        Period=21600,
+        EvaluationPeriods=1,
+        Threshold=150,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    second = verify_on_moto(env, spec, fetch)
+    assert [r for r in second.values() if r.status == "fail"] == []
+    assert "confirmed: email:ops@example.com" in second["alarm-mail"].detail
+
+    # A sorry page that answers / with 200 (default_root_object) fails, and says where.
+    root_200 = {**answers, f"https://{outputs['SorryDistributionDomain']}/": 200}
+    root_ok = verify_on_moto(env, spec, lambda url: root_200.get(url, 503))
+    assert root_ok["sorry-page"].status == "fail" and "/ → 200" in root_ok["sorry-page"].detail

@@ -14,7 +14,7 @@ import typer
 from typer._click import exceptions as typer_click  # Typer 0.2x parses with its own copy of click
 from rich.markup import escape
 
-from threetier.cli import bench, cdk_commands, check, down, drill, logs, params, status, synth, up
+from threetier.cli import bench, cdk_commands, check, down, drill, logs, params, status, synth, up, verify
 from threetier.cli import manage, version
 from threetier.cli.context import AppContext, Output
 from threetier.errors import ThreetierError
@@ -63,6 +63,7 @@ app.command()(cdk_commands.deploy)
 app.command()(cdk_commands.destroy)
 app.command()(cdk_commands.bootstrap)
 app.command(context_settings=manage.CONTEXT_SETTINGS)(manage.manage)
+app.command()(verify.verify)
 
 
 class Terminated(BaseException):  # noqa: N818 - named for the signal, like KeyboardInterrupt
