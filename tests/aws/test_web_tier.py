@@ -274,3 +274,10 @@ def test_deploy_waits_until_the_servers_answer_their_health_path(synthesized):
     # The program's last web step probes the health path through nginx (threetier.aws.boot.Boot.web).
     assert '"health_path": "/healthz"' in script and '"app_port": 8000' in script
     assert script.index("-m threetier.aws.boot web") < script.rindex("boot (web): done")
+
+
+def test_graviton_instance_types_get_the_aarch64_wheelhouse():
+    from threetier.aws.constructs.web_tier import bundle_architecture
+
+    assert bundle_architecture("t3.micro") == "x86_64"
+    assert bundle_architecture("t4g.micro") == "aarch64" and bundle_architecture("m7g.large") == "aarch64"
