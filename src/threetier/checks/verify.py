@@ -86,10 +86,12 @@ def verify_deployment(
     spec: Spec,
     *,
     clients: Callable[[str], api.Clients],
-    fetch: Callable[[str], int] = http_status,
+    fetch: Callable[[str], int] | None = None,
 ) -> Report:
     """Every check on the deployed environment. `clients(region)` gives boto3 clients
-    (threetier.aws.api), `fetch(url)` an HTTP status. ThreetierError when a stack is missing."""
+    (threetier.aws.api), `fetch(url)` an HTTP status (default `http_status`).
+    ThreetierError when a stack is missing."""
+    fetch = fetch or http_status
     region = spec.project.region
     system = outputs_of_stack(clients(region), system_stack_name(spec), region)
     holder = edge_stack_name(spec) if has_edge(spec) else billing_stack_name(spec)
