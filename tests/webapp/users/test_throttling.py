@@ -17,8 +17,12 @@ PASSWORD = "Pa55-word-never-shown"
 
 
 @pytest.fixture
-def rates(settings):
-    """Small limits, so a test needs only a few requests."""
+def rates(settings, monkeypatch):
+    """Small limits, so a test needs only a few requests, and a clock that stands still
+    in the middle of a window, so no window ends during a test."""
+    from threetier.webapp.users.throttles import WindowThrottle
+
+    monkeypatch.setattr(WindowThrottle, "clock", staticmethod(lambda: 1_800_000_030.0))
     rest = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
         "signup": "3/minute", "signup_all": "5/minute", "api_write": "4/minute",
     }}
@@ -150,3 +154,33 @@ def test_the_api_token_login_is_paused_too(rates):
     paused = login(PASSWORD)
     assert paused.status_code == 429
     assert "Too many failed sign-ins" in paused.json()["detail"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_sign_ups_cannot_all_slip_under_the_limit(rates):
+    # Sixteen requests at once, each on its own database connection, as on two instances.
+    import threading
+
+    from django.db import connection
+    from django.test import RequestFactory
+
+    from threetier.webapp.users.throttles import SignUpThrottle
+
+    request = RequestFactory().post("/api/users/", headers={"X-Forwarded-For": "203.0.113.99"})
+    request.user = None
+    allowed, start = [], threading.Barrier(16)
+
+    def one() -> None:
+        start.wait()
+        try:
+            allowed.append(SignUpThrottle().allow_request(request, None))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=one) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert sorted(allowed) == [False] * 13 + [True] * 3  # the "signup" rate above: 3/minute

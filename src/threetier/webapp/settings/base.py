@@ -153,14 +153,13 @@ TEMPLATES = [
 DATABASES = {"default": database_config(os.environ)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# A database table every instance shares: throttle counters must be the same whichever
-# instance a request lands on (a per-process cache would multiply every limit).
+# A database table every instance shares, so anything cached is the same whichever
+# instance a request lands on (a per-process cache would differ between them).
 # users/migrations/0003 creates the table, so `migrate` is all a deployment runs.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "threetier_cache",
-        # Room for every client's throttle history; culling early would forget limits.
         "OPTIONS": {"MAX_ENTRIES": 50_000, "CULL_FREQUENCY": 4},
     }
 }

@@ -106,3 +106,18 @@ class User(AbstractBaseUser, PermissionsMixin):
         if not getattr(actor, "is_authenticated", False):
             return False
         return bool(actor.is_staff) or actor.pk == self.pk
+
+
+class ThrottleWindow(models.Model):
+    """How many requests one throttle key (scope and client, or user) made in one fixed
+    window; users/throttles.py counts with one atomic upsert, so concurrent requests
+    cannot all slip under the limit together."""
+
+    key = models.CharField(max_length=200)
+    window_start = models.BigIntegerField()  # Unix seconds
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "threetier_throttle"
+        constraints = [models.UniqueConstraint(fields=["key", "window_start"], name="threetier_throttle_window")]
+        indexes = [models.Index(fields=["window_start"], name="threetier_throttle_age")]
