@@ -227,16 +227,32 @@ class TwinHealthCheck(_Model):
     unhealthy_threshold: int | None = Field(None, ge=1, le=10)
 
 
+class TwinFailoverCheck(_Model):
+    """Twin-only overrides of the Route 53 failover stage (its health check and the
+    record's TTL), so rehearsals need not wait Route 53-sized windows."""
+
+    request_interval_seconds: float | None = Field(None, ge=0.2, le=30)
+    failure_threshold: int | None = Field(None, ge=1, le=10)
+    ttl_seconds: float | None = Field(None, ge=0, le=3600)
+
+
+# The TTL of an alias record to an ALB (and to CloudFront): resolvers cache the answer this long.
+ALIAS_TTL_SECONDS = 60
+
+
 class Local(_Model):
     state_dir: str | None = None
     http_port: int = Field(8080, ge=1024, le=65535)
     https_port: int = Field(8443, ge=1024, le=65535)
+    lb_port: int = Field(8444, ge=1024, le=65535)
     first_app_port: int = Field(8101, ge=1024, le=65000)
     db_port: int = Field(54320, ge=1024, le=65000)
     postgres: Literal["embedded", "system"] = "embedded"
     postgres_bin_dir: str | None = None
+    lb_semantics: Literal["alb", "ideal"] = "alb"
     lb_try_duration_seconds: float = Field(5, ge=0, le=60)
     health_check: TwinHealthCheck = TwinHealthCheck()
+    failover_check: TwinFailoverCheck = TwinFailoverCheck()
 
 
 class DrillExpectations(_Model):
@@ -288,6 +304,30 @@ class Spec(_Model):
             "timeout_seconds": over.timeout_seconds or hc.timeout_seconds,
             "healthy_threshold": over.healthy_threshold or hc.healthy_threshold,
             "unhealthy_threshold": over.unhealthy_threshold or hc.unhealthy_threshold,
+        }
+
+    def route53_health_check(self) -> dict:
+        """The stack's AWS::Route53::HealthCheck on the ALB, as aws/constructs/dns.py builds it:
+        the LB's health path, a request interval of 10 s (fast) when the target group checks
+        every 10 s or faster, else 30 s, and the target group's unhealthy threshold."""
+        hc = self.load_balancer.health_check
+        return {
+            "path": hc.path,
+            "request_interval_seconds": 10 if hc.interval_seconds <= 10 else 30,
+            "failure_threshold": hc.unhealthy_threshold,
+        }
+
+    def twin_failover_check(self) -> dict:
+        """The twin's Route 53 stage: the stack's health check and the alias TTL, with twin
+        overrides. `enabled`: it fails over to the sorry site (dns.failover; never with
+        lb_semantics "ideal", where the LB serves the sorry page itself, as the twin first did)."""
+        r53, over = self.route53_health_check(), self.local.failover_check
+        return {
+            **r53,
+            "request_interval_seconds": over.request_interval_seconds or r53["request_interval_seconds"],
+            "failure_threshold": over.failure_threshold or r53["failure_threshold"],
+            "ttl_seconds": ALIAS_TTL_SECONDS if over.ttl_seconds is None else over.ttl_seconds,
+            "enabled": self.dns.failover and self.local.lb_semantics == "alb",
         }
 
 
@@ -360,6 +400,7 @@ def topology_problems(spec: Spec) -> list[str]:
     ports = {
         "local.http_port": local.http_port,
         "local.https_port": local.https_port,
+        "local.lb_port": local.lb_port,
         "local.db_port": local.db_port,
         "local.db_port + 1 (standby)": local.db_port + 1,
     }
@@ -370,7 +411,7 @@ def topology_problems(spec: Spec) -> list[str]:
                 f"{key}: {port} collides with the app instances' ports {app_ports.start}-{app_ports.stop - 1}"
             )
     if len(set(ports.values())) < len(ports):
-        problems.append("local: http_port, https_port and db_port (and db_port + 1) must all differ")
+        problems.append("local: http_port, https_port, lb_port and db_port (and db_port + 1) must all differ")
     return problems
 
 

@@ -24,7 +24,7 @@ def test_building_a_plan_touches_nothing_and_names_every_program(tmp_path):
     root = tmp_path / "never-created"
     plan = plan_of("default", root)
     assert not root.exists()
-    assert [s.name for s in plan.services] == ["db-1a", "web-1a", "web-1c", "lb", "asg"]
+    assert [s.name for s in plan.services] == ["db-1a", "web-1a", "web-1c", "lb", "dns", "asg"]
     assert plan.instance_ports() == {"web-1a": 8101, "web-1c": 8102}
     assert plan.pair is None and plan.primary_node().name == "db-1a"
     assert plan.marker == str(root)

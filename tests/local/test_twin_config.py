@@ -54,10 +54,39 @@ def test_instances_are_named_after_their_az_and_spread_round_robin():
 
 def test_components_follow_the_spec(twin):
     services = twin.services()
-    assert [s.name for s in services] == ["db-1a", "web-1a", "web-1c", "lb", "asg"]
-    assert [s.kind for s in services] == ["database", "web", "web", "loadbalancer", "autoscaling"]
+    assert [s.name for s in services] == ["db-1a", "web-1a", "web-1c", "lb", "dns", "asg"]
+    assert [s.kind for s in services] == ["database", "web", "web", "loadbalancer", "failover", "autoscaling"]
     assert twin.instance_ports() == {"web-1a": 8101, "web-1c": 8102}
-    assert twin.url == "https://127.0.0.1:8443"
+    # The public URL is the failover stage (Route 53's part); the load balancer has its own port.
+    assert twin.url == "https://127.0.0.1:8443" and twin.lb_url == "https://127.0.0.1:8444"
+    assert (twin.service("dns").port, twin.service("dns").port_key) == (8443, "local.https_port")
+    assert (twin.service("lb").port, twin.service("lb").port_key) == (8444, "local.lb_port")
+
+
+def test_every_port_is_claimed_for_the_conflict_check(twin):
+    claims = {key: port for port, key, _ in preflight.port_claims(twin.services(), 8080)}
+    assert claims["local.https_port"] == 8443 and claims["local.lb_port"] == 8444
+    assert claims["local.http_port"] == 8080
+
+
+def test_the_lb_port_must_differ_from_the_others():
+    with pytest.raises(ThreetierError, match="local.lb_port: 8101 collides"):
+        make_spec(lb_port=8101)
+    with pytest.raises(ThreetierError, match="must all differ"):
+        make_spec(lb_port=8443)
+
+
+def test_the_failover_stage_checks_as_the_stacks_route53_health_check_with_twin_overrides(twin):
+    dns = twin.plan.dns
+    assert (dns.listen_port, dns.lb_port, dns.path) == (8443, 8444, "/healthz")
+    # default.toml: target group every 10 s, threshold 2 → Route 53 every 10 s, threshold 2; TTL 60 s
+    assert (dns.request_interval_seconds, dns.failure_threshold, dns.ttl_seconds) == (10, 2, 60)
+    assert dns.enabled
+    fast = Twin(make_spec(failover_check={"request_interval_seconds": 0.5, "ttl_seconds": 1}), twin.layout.root)
+    assert (fast.plan.dns.request_interval_seconds, fast.plan.dns.failure_threshold, fast.plan.dns.ttl_seconds) == (
+        0.5, 2, 1)
+    ideal = Twin(make_spec(lb_semantics="ideal"), twin.layout.root)
+    assert not ideal.plan.dns.enabled  # "ideal": the LB serves the sorry page itself, as the twin first did
 
 
 def test_state_dir_precedence(monkeypatch, tmp_path):
@@ -99,16 +128,38 @@ def test_go_durations():
     assert [go_duration(s) for s in (10, 0.5, 5, 0.1, 1.25)] == ["10s", "500ms", "5s", "100ms", "1250ms"]
 
 
-def test_caddyfile_is_loopback_https_with_health_checks_retries_and_sorry_page(twin):
+def test_caddyfile_is_loopback_https_with_the_target_groups_health_check_and_fail_open(twin):
     text = render_caddyfile(twin.lb_settings(), twin.layout)
-    assert "https://127.0.0.1:8443" in text and "bind 127.0.0.1" in text
+    assert 'local.lb_semantics = "alb"' in text
+    assert "https://127.0.0.1:8444" in text and "bind 127.0.0.1" in text
+    assert "tls internal" in text and "skip_install_trust" in text and "local_certs" in text
+    assert f"admin unix/{twin.layout.caddy_admin_socket}" in text  # never the fixed :2019
+    assert "reverse_proxy 127.0.0.1:8101 127.0.0.1:8102" in text
+    for line in ("health_uri /healthz", "health_interval 500ms", "health_timeout 400ms",
+                 "health_passes 1", "health_fails 2", "health_status 200", "lb_try_duration 0", "lb_retries 0"):
+        assert line in text
+    assert "max_fails" not in text and "fail_duration" not in text  # no passive health: an ALB has none
+    assert "handle_errors 503 {\n\t\treverse_proxy unix/" in text  # fail-open
+    # the sorry site, on its own socket: the failover stage's SECONDARY
+    assert f"root * {SORRY_PAGE.parent}" in text and f"rewrite * /{SORRY_PAGE.name}" in text
+    assert 'Cache-Control "no-store"' in text and "status 503" in text
+    assert "redir https://{host}:8443{uri} 301" in text
+    assert str(twin.layout.lb_health_log) in text
+
+
+def test_ideal_caddyfile_keeps_retries_passive_health_and_the_sorry_page(tmp_path):
+    spec = make_spec(lb_semantics="ideal", health_check={"interval_seconds": 0.5, "timeout_seconds": 0.4,
+                                                         "healthy_threshold": 1, "unhealthy_threshold": 2})
+    twin = Twin(spec, tmp_path / "state")
+    text = render_caddyfile(twin.lb_settings(), twin.layout)
+    assert "https://127.0.0.1:8444" in text and "bind 127.0.0.1" in text
     assert "tls internal" in text and "skip_install_trust" in text and "local_certs" in text
     assert f"admin unix/{twin.layout.caddy_admin_socket}" in text  # never the fixed :2019
     assert "reverse_proxy 127.0.0.1:8101 127.0.0.1:8102" in text
     assert "lb_policy round_robin" in text
     for line in ("health_uri /healthz", "health_interval 500ms", "health_timeout 400ms",
                  "health_passes 1", "health_fails 2", "lb_try_duration 5s", "lb_retries 4",
-                 "fail_duration 500ms", "max_fails 1"):
+                 "fail_duration 500ms", "max_fails 1", "handle_errors 502 503 504"):
         assert line in text
     assert f"root * {SORRY_PAGE.parent}" in text and f"rewrite * /{SORRY_PAGE.name}" in text
     assert 'Cache-Control "no-store"' in text and "status 503" in text
@@ -124,11 +175,19 @@ def test_caddyfile_is_valid_for_caddy(twin, tmp_path):
     result = subprocess.run([caddy, "adapt", "--config", str(twin.layout.caddyfile)],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
+    assert '"try_duration"' not in result.stdout and '"retries"' not in result.stdout  # alb: no retry
+    assert "lb-failopen.sock" in result.stdout and "sorry-site.sock" in result.stdout
+    ideal = Twin(make_spec(lb_semantics="ideal"), tmp_path / "ideal")
+    ideal.layout.root.mkdir(parents=True)
+    ideal.layout.caddyfile.write_text(render_caddyfile(ideal.lb_settings(), ideal.layout))
+    result = subprocess.run([caddy, "adapt", "--config", str(ideal.layout.caddyfile)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
     assert '"try_duration":5000000000' in result.stdout and '"retries":4' in result.stdout
 
 
 def test_no_retries_when_try_duration_is_zero(tmp_path):
-    twin = Twin(make_spec(lb_try_duration_seconds=0), tmp_path)
+    twin = Twin(make_spec(lb_semantics="ideal", lb_try_duration_seconds=0), tmp_path)
     assert "lb_retries 0" in render_caddyfile(twin.lb_settings(), twin.layout)
 
 
@@ -281,7 +340,7 @@ def test_status_of_a_twin_that_never_ran(twin):
     assert status.running is False
     assert {c["name"]: c["state"] for c in status.to_json()["components"]} == {
         "db-1a": "NOT RUNNING", "web-1a": "NOT RUNNING", "web-1c": "NOT RUNNING", "lb": "NOT RUNNING",
-        "asg": "NOT RUNNING",
+        "dns": "NOT RUNNING", "asg": "NOT RUNNING",
     }
     assert status.problems == [] and status.orphans == []
     assert not Path(twin.layout.root).exists()

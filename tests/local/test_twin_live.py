@@ -1,5 +1,6 @@
-"""The running twin, end to end over real loopback: HTTPS through Caddy to both
-instances, shared database and media, failures that cost no request, the sorry page,
+"""The running twin, end to end over real loopback: HTTPS through the failover stage and
+Caddy to both instances, shared database and media, failures that cost what they cost
+behind an ALB (lb_semantics "alb"), the sorry page once Route 53 would have failed over,
 idempotent `up`, `status`, and a `down` that leaves nothing behind."""
 
 from __future__ import annotations
@@ -89,56 +90,93 @@ def test_a_file_uploaded_through_one_instance_downloads_through_the_other(runnin
     assert any(running_twin.layout.media.rglob("*")), "the upload is not in the shared media directory"
 
 
-def test_stopping_one_instance_under_load_fails_no_request(running_twin):
-    failures, statuses, count = [], set(), 0
-    stopper = threading.Timer(0.5, running_twin.stop_instance, args=("web-1a",))
+def test_stopping_one_instance_under_load_costs_requests_only_until_the_lb_takes_it_out(running_twin):
+    """An ALB does not retry: a request routed to the stopping instance fails (5xx) until the
+    health check takes it out (interval 0.5 s × threshold 1 here); after that the other
+    instance serves everything. (No deregistration is modelled: see the report in caddy.py.)"""
+    outcomes, stop_times = [], []
+
+    def stop() -> None:
+        stop_times.append(time.monotonic())
+        running_twin.stop_instance("web-1a")
+        stop_times.append(time.monotonic())
+
+    stopper = threading.Timer(0.5, stop)
     deadline = time.monotonic() + 30
     session = requests.Session()
+    session.trust_env = False
     stopper.start()
     try:
-        while count < 200 and time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (len(stop_times) == 2 and time.monotonic() > stop_times[1] + 2):
+            began = time.monotonic()
             try:
                 response = session.get(running_twin.url + "/users/", verify=str(running_twin.ca_cert_path), timeout=10)
-                statuses.add(response.status_code)
-                if response.status_code != 200:
-                    failures.append(response.status_code)
+                outcomes.append((began, response.status_code, response.headers.get("X-Threetier-Instance")))
             except requests.RequestException as exc:
-                failures.append(repr(exc))
-            count += 1
+                outcomes.append((began, repr(exc), None))
     finally:
         stopper.join()
     assert running_twin.status().components[1].state == "STOPPED"
-    assert failures == [], f"{len(failures)} of {count} requests failed: {failures[:5]}"
-    assert count >= 50, f"only {count} requests in 30 s"
+    assert len(outcomes) >= 50, f"only {len(outcomes)} requests in 30 s"
+    failures = [(at - stop_times[0], status) for at, status, _ in outcomes if status != 200]
+    assert {status for _, status in failures} <= {502, 504}, failures[:5]  # the LB's own answers, not errors
+    # Only until detection: one check interval (+ its timeout) after the stop completed.
+    assert all(at <= stop_times[1] - stop_times[0] + 0.5 + 0.4 + 0.5 for at, _ in failures), failures
+    later = [instance for at, status, instance in outcomes if at > stop_times[1] + 1.5]
+    assert later and set(later) == {"web-1c"}
     assert wait_until(lambda: running_twin.target_health()["web-1a"] is False, timeout=5)
     assert {get(running_twin, "/whoami").json()["instance"] for _ in range(4)} == {"web-1c"}
     running_twin.start_instance("web-1a")
     assert wait_until(lambda: all(running_twin.target_health().values()), timeout=20)
 
 
-def test_every_instance_stopped_serves_the_sorry_page_then_recovers(running_twin):
-    running_twin.stop_instances()
-    began = time.monotonic()
+def test_every_instance_stopped_gives_5xx_until_the_failover_window_then_the_sorry_page(running_twin):
+    """ALB fail-open: the LB routes to the stopped instances and answers 5xx; the failover
+    stage (Route 53's part) switches new connections to the sorry site once it decided and
+    the TTL passed (1 s here), and back once the LB is healthy again."""
+    seen: list[tuple[float, int | None, bool]] = []
+    looking = threading.Event()
 
-    def sorry() -> bool:
-        response = get(running_twin, "/users/")
-        return response.status_code == 503 and "threetier-sorry-page" in response.text
+    def look() -> None:
+        while not looking.is_set():
+            try:
+                response = get(running_twin, "/users/")
+                seen.append((time.time(), response.status_code, "threetier-sorry-page" in response.text))
+            except requests.RequestException:
+                seen.append((time.time(), None, False))
+            looking.wait(0.05)
 
+    poller = threading.Thread(target=look)
+    stopped_at = time.time()
+    poller.start()
     try:
-        assert wait_until(sorry, timeout=10, interval=0.1), "no sorry page within 10 s"
-        seen_after = time.monotonic() - began
+        running_twin.stop_instances()
+        assert wait_until(lambda: any(sorry for _, _, sorry in seen), timeout=20, interval=0.1), seen[-5:]
+    finally:
+        looking.set()
+        poller.join()
+    try:
+        first_sorry = next(at for at, _, sorry in seen if sorry)
+        before = [status for at, status, sorry in seen if at < first_sorry and at > stopped_at]
+        assert any(status in (502, 503, 504) for status in before), f"no 5xx before the sorry page: {before}"
         started = time.monotonic()
         response = get(running_twin, "/users/")
         one_request = time.monotonic() - started
         assert response.status_code == 503
         assert response.headers["Cache-Control"] == "no-store"
         assert "threetier-sorry-page" in response.text
-        # The sorry page must not wait the whole lb_try_duration (5 s) per request.
         assert one_request < 2, f"a request took {one_request:.2f} s to get the sorry page"
-        print(f"sorry page {seen_after:.2f} s after the stop, {one_request:.2f} s per request")
+        # The stage's own account: the record went unhealthy, and clients switched a TTL later.
+        events = running_twin.failover_events_since(stopped_at)
+        decided = next(e for e in events if e["event"] == "record" and not e["healthy"])
+        switched = next(e for e in events if e["event"] == "route" and e["route"] == "sorry")
+        assert 0.9 <= switched["ts"] - decided["ts"] <= 1.5, events
+        assert first_sorry >= decided["ts"] + 0.9
+        print(f"sorry page {first_sorry - stopped_at:.2f} s after the stop began ({decided['reason']})")
     finally:
         running_twin.start_instances()
     assert wait_until(lambda: get(running_twin, "/users/").status_code == 200, timeout=20, interval=0.2)
+    assert running_twin.failover_state()["route"] == "lb"
     assert wait_until(lambda: all(running_twin.target_health().values()), timeout=20)
 
 
@@ -181,15 +219,17 @@ def test_status_json_lists_every_component_with_its_health(running_twin, twin_en
     out, err = capsys.readouterr()
     assert code == 0, err
     status = json.loads(out)
-    assert status["url"] == running_twin.url
+    assert status["url"] == running_twin.url and status["lb_url"] == running_twin.lb_url
+    assert status["lb_semantics"] == "alb"
     rows = {c["name"]: c for c in status["components"]}
-    assert list(rows) == ["db-1a", "web-1a", "web-1c", "lb", "asg"]
+    assert list(rows) == ["db-1a", "web-1a", "web-1c", "lb", "dns", "asg"]
     assert status["problems"] == [] and status["orphans"] == []
     for row in rows.values():
         assert {"name", "kind", "az", "state", "health", "pid", "port"} <= set(row)
         assert row["state"] == "RUNNING"
     assert rows["web-1a"]["health"] == rows["web-1c"]["health"] == "healthy"
     assert rows["db-1a"]["kind"] == "database" and rows["db-1a"]["health"] == "healthy"
+    assert (rows["dns"]["kind"], rows["dns"]["health"], rows["dns"]["role"]) == ("failover", "healthy", "→ lb")
     code = main(["status"])
     out, _ = capsys.readouterr()
     assert code == 0 and "web-1c" in out and "healthy" in out and "ap-northeast-1c" in out

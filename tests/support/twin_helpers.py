@@ -21,6 +21,8 @@ from threetier.spec import Spec, load_spec
 
 # Short health checks so a rehearsal takes seconds: a failure is seen within ~0.5 s.
 HEALTH = {"interval_seconds": 0.5, "timeout_seconds": 0.4, "healthy_threshold": 1, "unhealthy_threshold": 1}
+# Short Route 53 stage settings: a failover decision within 2 × 1 s, resolvers keep the old answer 1 s.
+FAILOVER = {"request_interval_seconds": 1.0, "failure_threshold": 2, "ttl_seconds": 1}
 
 
 @dataclass
@@ -41,7 +43,9 @@ class TwinEnv:
 
 
 @contextmanager
-def throwaway_twin(env: str, *, multi_az: bool = False) -> Iterator[TwinEnv]:
+def throwaway_twin(
+    env: str, *, multi_az: bool = False, lb_semantics: str = "alb", local: dict | None = None
+) -> Iterator[TwinEnv]:
     """A twin (not started) of a throwaway project `env` on free loopback ports, with short
     health checks, in a temp dir; on exit it is taken down, purged and the dir removed.
 
@@ -50,7 +54,11 @@ def throwaway_twin(env: str, *, multi_az: bool = False) -> Iterator[TwinEnv]:
     ports = twin_ports()
     root = traversable_tempdir(f"tt-{env}-")
     project, state = root / "project", root / "state"
-    write_project(project, env, {**ports, "lb_try_duration_seconds": 5, "health_check": HEALTH}, multi_az=multi_az)
+    settings = {
+        **ports, "lb_semantics": lb_semantics, "lb_try_duration_seconds": 5, "health_check": HEALTH,
+        "failover_check": FAILOVER, **(local or {}),
+    }
+    write_project(project, env, settings, multi_az=multi_az)
     spec = load_spec(env, path=project / "parameters" / f"{env}.toml")
     twin = Twin(spec, state)
     try:
@@ -62,12 +70,30 @@ def throwaway_twin(env: str, *, multi_az: bool = False) -> Iterator[TwinEnv]:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def point_cli_at(twin: Twin, env: str, monkeypatch) -> Twin:
+    """The environment a `threetier --env <env> ...` call needs to reach `twin`, once every
+    instance is healthy and its failover stage sends clients to the LB."""
+    from threetier.local.probes import wait_until  # noqa: PLC0415 - only the drills need it
+
+    project = twin.layout.root.parent / "project"
+    monkeypatch.setenv("THREETIER_PROJECT_ROOT", str(project))
+    monkeypatch.setenv(STATE_DIR_VARIABLE, str(twin.layout.root))
+    monkeypatch.setenv("THREETIER_ENV", env)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert wait_until(lambda: all(twin.target_health().values()), timeout=30), twin.target_health()
+    assert wait_until(lambda: (twin.failover_state() or {}).get("route") == "lb", timeout=30), twin.failover_state()
+    return twin
+
+
 def twin_ports(instances: int = 2) -> dict[str, int]:
     """The [local] ports of a twin with `instances` web instances, allocated in one call so
     no two overlap and no other test (in any worker) gets them: http, https, the database
-    pair (primary, standby) and the instances' consecutive ports."""
-    http, https, db, apps = allocate_ports(1, 1, 2, instances)
-    return {"http_port": http[0], "https_port": https[0], "db_port": db[0], "first_app_port": apps[0]}
+    pair (primary, standby), the load balancer's own port and the instances' consecutive ports."""
+    http, https, lb, db, apps = allocate_ports(1, 1, 1, 2, instances)
+    return {
+        "http_port": http[0], "https_port": https[0], "lb_port": lb[0], "db_port": db[0], "first_app_port": apps[0],
+    }
 
 
 def write_project(root: Path, env: str, local: dict, *, multi_az: bool = False) -> None:

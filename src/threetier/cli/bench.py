@@ -70,4 +70,5 @@ def _twin_target(context: AppContext, path: str, ca_cert: Path | None) -> tuple[
 
     twin = Twin.for_spec(context.spec)
     twin.require_running()
-    return twin.url.rstrip("/") + path, ca_cert or twin.ca_cert_path
+    # The load balancer itself: on AWS, DNS (the twin's failover stage) is not on the request path.
+    return twin.lb_url.rstrip("/") + path, ca_cert or twin.ca_cert_path

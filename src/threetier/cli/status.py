@@ -59,7 +59,10 @@ def status(
         if has_lag:
             row.append(describe_lag(c.lag) if c.kind == "database" and c.role == "standby" else "-")
         rows.append(row)
-    context.output.table(f"twin {context.env}: {result.url}", columns, rows)
+    context.output.table(
+        f"twin {context.env}: {result.url} (load balancer {result.lb_url}, lb_semantics {result.lb_semantics})",
+        columns, rows,
+    )
     for problem in problems:
         context.output.error(problem)
     if problems:

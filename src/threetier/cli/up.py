@@ -36,5 +36,9 @@ def up(ctx: typer.Context) -> None:
         output.info("databases: " + ", ".join(f"{name} {role}" for name, role in roles.items())
                     + " (synchronous streaming replication; the db-watchdog fails over)")
     output.info(f"CA certificate: {result.ca_cert}  (e.g. curl --cacert {result.ca_cert} {result.url}/)")
+    output.info(
+        f"public URL {result.url} (the failover stage, Route 53's part); the load balancer itself: "
+        f"{twin.lb_url} (lb_semantics {context.spec.local.lb_semantics!r}; `threetier bench` measures it)"
+    )
     output.out.print(result.url, markup=False)
 

@@ -1,5 +1,5 @@
 """`up`: start whatever of the twin is not running, in order — database, watchdog, web
-instances, load balancer, instance replacer — each once the previous is ready; on
+instances, load balancer, failover stage, instance replacer — each once the previous is ready; on
 failure stop what this call started. The database steps live in dbstart, the checks in
 preflight. Orphans of a dead supervisord are stopped first, so `up` recovers from it."""
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from threetier.errors import ThreetierError
-from threetier.local import dbstart, osusers, postgres, preflight, replacer, teardown, webuser
+from threetier.local import dbstart, failover, osusers, postgres, preflight, replacer, teardown, webuser
 from threetier.local.caddy import render_caddyfile
 from threetier.local.envlock import exclusive
 from threetier.local.plan import MARKER_VARIABLE, TwinPlan
@@ -113,6 +113,7 @@ def _up(plan: TwinPlan, programs: Programs, clock: Clock, progress: Progress) ->
                 interval_seconds=float(plan.health["interval_seconds"]),
                 unhealthy_threshold=int(plan.health["unhealthy_threshold"]),
             ).to_json())
+            failover.config_path(layout).write_text(plan.dns.to_json())
             progress("starting supervisord")
             supervisor.start_daemon(program_env(plan))
             started_daemon = True
@@ -144,6 +145,11 @@ def _up(plan: TwinPlan, programs: Programs, clock: Clock, progress: Progress) ->
             programs.start(service.name)
             started.append(service.name)
         _wait_load_balancer(plan, programs, clock=clock, progress=progress, fresh=bool(lb))
+        for service in (s for s in down if s.kind == "failover"):
+            progress("starting the failover stage (Route 53's part) on the public URL")
+            programs.start(service.name)
+            started.append(service.name)
+        _wait_public_url(plan, programs, clock=clock, progress=progress)
         for service in (s for s in down if s.kind == "autoscaling"):
             progress("starting the instance replacer (the Auto Scaling group's part)")
             programs.start(service.name)
@@ -257,18 +263,29 @@ def _wait_load_balancer(plan: TwinPlan, programs: Programs, *, clock: Clock, pro
             details=programs.log_tail("lb"),
             fix=f"see {plan.layout.log_of('lb')} and the instances' logs",
         )
+    _wait_https(plan, programs, plan.lb_port, plan.lb_url, "lb", clock=clock, progress=progress)
+
+
+def _wait_public_url(plan: TwinPlan, programs: Programs, *, clock: Clock, progress: Progress) -> None:
+    """The public URL answers through the failover stage (to the LB: it is healthy now)."""
+    _wait_https(plan, programs, plan.https_port, plan.url, "dns", clock=clock, progress=progress)
+
+
+def _wait_https(
+    plan: TwinPlan, programs: Programs, port: int, url: str, program: str, *, clock: Clock, progress: Progress
+) -> None:
     ca = plan.layout.caddy_ca_root
-    progress(f"checking {plan.url} over HTTPS with the twin's CA")
-    path = str(hc["path"])
+    progress(f"checking {url} over HTTPS with the twin's CA")
+    path = str(plan.health["path"])
     ok = wait_until(
-        lambda: ca.exists() and http_status(plan.https_port, path, tls_ca=ca, timeout=3) == 200,
+        lambda: ca.exists() and http_status(port, path, tls_ca=ca, timeout=3) == 200,
         timeout=30, interval=0.2, clock=clock,
     )
     if not ok:
         raise ThreetierError(
-            f"{plan.url}{path} did not answer 200 over HTTPS (verified with {ca})",
-            details=programs.log_tail("lb"),
-            fix=f"see {plan.layout.log_of('lb')}",
+            f"{url}{path} did not answer 200 over HTTPS (verified with {ca})",
+            details=programs.log_tail(program),
+            fix=f"see {plan.layout.log_of(program)}",
         )
 
 

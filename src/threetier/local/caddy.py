@@ -1,17 +1,30 @@
 """Caddy as the twin's load balancer: the Caddyfile, and the LB's own view of target health.
 
-What the ALB does and how Caddy does it here:
+What the ALB does and how Caddy does it here, with `local.lb_semantics = "alb"` (the default):
   HTTPS listener + ACM cert      `tls internal`: Caddy's local CA, kept in the state dir
-  HTTP → HTTPS redirect          a plain-HTTP site answering 301 to the HTTPS URL
-  target group health check      active checks: same path, interval, timeout, thresholds
-  a dead target costs no request retries: a failed dial is retried on the next instance
-  Route 53 failover → sorry page `handle_errors`: 503 + the sorry page, no-store
+  HTTP → HTTPS redirect          a plain-HTTP site answering 301 to the public URL
+  target group health check      active checks only: the same path, interval, timeout,
+                                 thresholds and matcher (200); no passive health
+  a request to a dead target     no retry: the client gets 502 (refused), 504 (no answer),
+                                 with an ALB-like body, until the health check takes it out
+  every target unhealthy         fail-open: Caddy finds no available upstream (its own 503),
+                                 and `handle_errors 503` hands the request to a second server
+                                 (on a unix socket) that proxies to every instance without
+                                 health checks, so a dead one answers 502 as through an ALB
+  the sorry site (S3+CloudFront) a site on its own unix socket: 503 + the sorry page, no-store,
+                                 on every path; the failover stage (failover.py, Route 53's
+                                 part) sends clients there
 
-Retries are bounded twice: by `lb_try_duration` (local.lb_try_duration_seconds) and
-by `lb_retries` (two tries per instance). The second bound matters when every
-instance is down: Caddy then finds no available upstream on each try, and without a
-retry count every request would wait the full try duration before the sorry page.
-With it, the sorry page comes after retries × lb_try_interval (0.4 s for 2 instances).
+Caddy keeps active health per handler: the fail-open server's upstreams (the same
+addresses) are not marked unhealthy by the main one's checks; only the passive failure
+count is shared by address, and neither server uses passive health in "alb" mode. The
+integration tests prove it (a request is served while every target is unhealthy).
+
+`"ideal"` is the twin as it was first built, kept to compare against: a failed dial is
+retried on the next instance (bounded by `lb_try_duration` = local.lb_try_duration_seconds
+and `lb_retries`, two tries per instance, so with every instance down the sorry page
+comes after retries × lb_try_interval, 0.4 s for 2 instances), passive health skips a
+refusing target at once, and the LB itself answers 502/503/504 with the sorry page.
 
 Target health: Caddy's admin API (/reverse_proxy/upstreams) reports request and
 passive-failure counts only, not the active health state. Caddy does emit a
@@ -34,6 +47,19 @@ from threetier.paths import SORRY_PAGE
 
 TRY_INTERVAL_SECONDS = 0.1
 SORRY_STATUS = 503
+SEMANTICS = ("alb", "ideal")
+HEALTH_EVENT_TAGS = ('"healthy"', '"unhealthy"', '"started"')
+# An ALB gives a target 10 s to accept a connection, waits for its answer up to the idle
+# timeout (60 s by default; the stacks keep the default) before answering 504, and keeps
+# an idle connection to a target that long too (checks/parity.py holds the stack to it).
+ALB_CONNECT_TIMEOUT = "10s"
+ALB_IDLE_TIMEOUT_SECONDS = 60
+ALB_RESPONSE_TIMEOUT = f"{ALB_IDLE_TIMEOUT_SECONDS}s"
+# What an ALB's own error responses look like (a short HTML page with the status).
+ALB_ERROR_BODY = (
+    "<html><head><title>{err.status_code} {err.status_text}</title></head>"
+    "<body><center><h1>{err.status_code} {err.status_text}</h1></center></body></html>"
+)
 
 
 def go_duration(seconds: float) -> str:
@@ -44,90 +70,187 @@ def go_duration(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class LbSettings:
-    http_port: int
-    https_port: int
+    http_port: int  # the HTTP → HTTPS redirect
+    lb_port: int  # the load balancer's own HTTPS listener (local.lb_port)
+    public_port: int  # the public URL (local.https_port): where the redirect sends clients
     upstream_ports: list[int]
     health: dict  # spec.twin_health_check()
-    try_duration_seconds: float
+    try_duration_seconds: float  # "ideal" only
+    semantics: str = "alb"  # local.lb_semantics
 
 
 def lb_retries(settings: LbSettings) -> int:
-    return 0 if settings.try_duration_seconds == 0 else 2 * len(settings.upstream_ports)
+    if settings.semantics == "alb" or settings.try_duration_seconds == 0:
+        return 0
+    return 2 * len(settings.upstream_ports)
+
+
+def failopen_socket(layout: Layout) -> Path:
+    """The fail-open server: every instance, no health checks (ALB fail-open)."""
+    return layout.run / "lb-failopen.sock"
+
+
+def sorry_socket(layout: Layout) -> Path:
+    """The sorry site (the S3 + CloudFront SECONDARY of the failover pair)."""
+    return layout.run / "sorry-site.sock"
 
 
 def render_caddyfile(settings: LbSettings, layout: Layout, sorry_page: Path = SORRY_PAGE) -> str:
+    if settings.semantics not in SEMANTICS:
+        raise ValueError(f"unknown lb semantics {settings.semantics!r}")
+    lb, public = settings.lb_port, settings.public_port
+    alb = settings.semantics == "alb"
+    site = _alb_site(settings, layout) if alb else _ideal_site(settings, sorry_page)
+    failopen = _failopen_server(settings, layout) if alb else ""
+    return f"""\
+# Written by threetier on every `up`; edits are overwritten. The twin's load balancer
+# (local.lb_semantics = "{settings.semantics}") and the sorry site.
+{{
+\tadmin unix/{layout.caddy_admin_socket}
+\tpersist_config off
+\tlocal_certs
+\tskip_install_trust
+\t# A connection on a unix socket has no local IP to choose a certificate by.
+\tdefault_sni 127.0.0.1
+\tauto_https disable_redirects
+\thttp_port {settings.http_port}
+\thttps_port {lb}
+\tgrace_period 2s
+\tservers {{
+\t\tprotocols h1 h2
+\t}}
+\tlog {{
+\t\toutput stderr
+\t\tformat json
+\t\tlevel INFO
+\t}}
+\tlog lbhealth {{
+\t\tinclude events
+\t\toutput file {layout.lb_health_log} {{
+\t\t\troll_size 10MiB
+\t\t\troll_keep 1
+\t\t}}
+\t\tformat json
+\t\tlevel DEBUG
+\t}}
+}}
+
+(alb_error) {{
+\theader Content-Type "text/html"
+\trespond "{ALB_ERROR_BODY}" {{err.status_code}}
+}}
+
+https://127.0.0.1:{lb}, https://localhost:{lb} {{
+\tbind 127.0.0.1
+\ttls internal
+{site}}}
+{failopen}
+# The sorry site: the failover stage sends clients here once Route 53 would have.
+https://127.0.0.1:{public}, https://localhost:{public} {{
+\tbind unix/{sorry_socket(layout)}
+\ttls internal
+\troot * {sorry_page.parent}
+\trewrite * /{sorry_page.name}
+\theader Cache-Control "no-store"
+\theader Retry-After "10"
+\tfile_server {{
+\t\tstatus {SORRY_STATUS}
+\t}}
+}}
+
+http://127.0.0.1:{settings.http_port}, http://localhost:{settings.http_port} {{
+\tbind 127.0.0.1
+\tredir https://{{host}}:{public}{{uri}} 301
+}}
+"""
+
+
+def _health_lines(health: dict) -> str:
+    return f"""\
+\t\thealth_uri {health["path"]}
+\t\thealth_interval {go_duration(float(health["interval_seconds"]))}
+\t\thealth_timeout {go_duration(float(health["timeout_seconds"]))}
+\t\thealth_passes {int(health["healthy_threshold"])}
+\t\thealth_fails {int(health["unhealthy_threshold"])}
+\t\thealth_status 200
+"""
+
+
+def _upstreams(settings: LbSettings) -> str:
+    return " ".join(f"127.0.0.1:{port}" for port in settings.upstream_ports)
+
+
+def _alb_site(settings: LbSettings, layout: Layout) -> str:
+    upstreams = _upstreams(settings)
+    return f"""\
+\treverse_proxy {upstreams} {{
+\t\tlb_policy round_robin
+\t\tlb_try_duration 0
+\t\tlb_retries 0
+{_health_lines(settings.health)}\t\ttransport http {{
+\t\t\tdial_timeout {ALB_CONNECT_TIMEOUT}
+\t\t\tresponse_header_timeout {ALB_RESPONSE_TIMEOUT}
+\t\t\tkeepalive {ALB_RESPONSE_TIMEOUT}
+\t\t}}
+\t}}
+\t# Every target unhealthy: Caddy's "no upstreams available" (503) → fail-open.
+\thandle_errors 503 {{
+\t\treverse_proxy unix/{failopen_socket(layout)}
+\t}}
+\thandle_errors {{
+\t\timport alb_error
+\t}}
+"""
+
+
+def _failopen_server(settings: LbSettings, layout: Layout) -> str:
+    return f"""
+# Fail-open (an ALB routes to every target when all are unhealthy): no health checks here.
+http:// {{
+\tbind unix/{failopen_socket(layout)}
+\treverse_proxy {_upstreams(settings)} {{
+\t\tlb_policy round_robin
+\t\theader_up X-Forwarded-Proto https
+\t\ttransport http {{
+\t\t\tdial_timeout {ALB_CONNECT_TIMEOUT}
+\t\t\tresponse_header_timeout {ALB_RESPONSE_TIMEOUT}
+\t\t\tkeepalive {ALB_RESPONSE_TIMEOUT}
+\t\t}}
+\t}}
+\thandle_errors {{
+\t\timport alb_error
+\t}}
+}}
+"""
+
+
+def _ideal_site(settings: LbSettings, sorry_page: Path) -> str:
     health = settings.health
-    upstreams = " ".join(f"127.0.0.1:{port}" for port in settings.upstream_ports)
-    https = settings.https_port
     # Passive health: a target that refuses a connection is skipped at once, so the
     # requests after it need no retry each. Only briefly (at most 2 s): the active check
     # decides about longer outages, and a restarted instance is not kept out longer.
     fail_duration = go_duration(min(2.0, float(health["interval_seconds"])))
     return f"""\
-# Written by threetier on every `up`; edits are overwritten. The twin's load balancer.
-{{
-	admin unix/{layout.caddy_admin_socket}
-	persist_config off
-	local_certs
-	skip_install_trust
-	auto_https disable_redirects
-	http_port {settings.http_port}
-	https_port {https}
-	grace_period 2s
-	servers {{
-		protocols h1 h2
-	}}
-	log {{
-		output stderr
-		format json
-		level INFO
-	}}
-	log lbhealth {{
-		include events
-		output file {layout.lb_health_log} {{
-			roll_size 10MiB
-			roll_keep 1
-		}}
-		format json
-		level DEBUG
-	}}
-}}
-
-https://127.0.0.1:{https}, https://localhost:{https} {{
-	bind 127.0.0.1
-	tls internal
-	reverse_proxy {upstreams} {{
-		lb_policy round_robin
-		lb_try_duration {go_duration(settings.try_duration_seconds)}
-		lb_try_interval {go_duration(TRY_INTERVAL_SECONDS)}
-		lb_retries {lb_retries(settings)}
-		health_uri {health["path"]}
-		health_interval {go_duration(float(health["interval_seconds"]))}
-		health_timeout {go_duration(float(health["timeout_seconds"]))}
-		health_passes {int(health["healthy_threshold"])}
-		health_fails {int(health["unhealthy_threshold"])}
-		health_status 200
-		fail_duration {fail_duration}
-		max_fails 1
-		transport http {{
-			dial_timeout 2s
-		}}
-	}}
-	handle_errors 502 503 504 {{
-		root * {sorry_page.parent}
-		rewrite * /{sorry_page.name}
-		header Cache-Control "no-store"
-		header Retry-After "10"
-		file_server {{
-			status {SORRY_STATUS}
-		}}
-	}}
-}}
-
-http://127.0.0.1:{settings.http_port}, http://localhost:{settings.http_port} {{
-	bind 127.0.0.1
-	redir https://{{host}}:{https}{{uri}} 301
-}}
+\treverse_proxy {_upstreams(settings)} {{
+\t\tlb_policy round_robin
+\t\tlb_try_duration {go_duration(settings.try_duration_seconds)}
+\t\tlb_try_interval {go_duration(TRY_INTERVAL_SECONDS)}
+\t\tlb_retries {lb_retries(settings)}
+{_health_lines(health)}\t\tfail_duration {fail_duration}
+\t\tmax_fails 1
+\t\ttransport http {{
+\t\t\tdial_timeout 2s
+\t\t}}
+\t}}
+\thandle_errors 502 503 504 {{
+\t\troot * {sorry_page.parent}
+\t\trewrite * /{sorry_page.name}
+\t\theader Cache-Control "no-store"
+\t\theader Retry-After "10"
+\t\tfile_server {{
+\t\t\tstatus {SORRY_STATUS}
+\t\t}}
+\t}}
 """
 
 
@@ -139,9 +262,9 @@ def caddy_service(executable: str, settings: LbSettings, layout: Layout) -> Serv
         command=[executable, "run", "--config", str(layout.caddyfile), "--adapter", "caddyfile"],
         # The local CA and certificates live in the state dir, not in the user's home.
         env={"XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config"), "HOME": str(home)},
-        port=settings.https_port,
-        port_key="local.https_port",
-        probe=Probe("https", settings.https_port, "/"),
+        port=settings.lb_port,
+        port_key="local.lb_port",
+        probe=Probe("https", settings.lb_port, "/"),
         directory=str(home),
         autorestart=True,
         stop_signal="TERM",
@@ -170,7 +293,8 @@ def target_health_from_events(
     """
     state: dict[int, bool | None] = dict(initial) if initial else {port: None for port in ports}
     for line in lines:
-        if '"event"' not in line:
+        # Every TLS handshake logs an event too; only these three matter (and cost a parse).
+        if '"event"' not in line or not any(tag in line for tag in HEALTH_EVENT_TAGS):
             continue
         try:
             record = json.loads(line)

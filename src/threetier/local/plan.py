@@ -3,7 +3,7 @@ the parameters, the state directory, the binaries and the OS users. Building a p
 starts nothing and reads no file; `up`, `status`, `down` and the drills work from it.
 
 >>> plan = build_plan(spec, Layout(Path("/tmp/s")), binaries=likely, users=OsUsers(None, None))
->>> [s.name for s in plan.services]   # ['db-1a', 'web-1a', 'web-1c', 'lb', 'asg']
+>>> [s.name for s in plan.services]   # ['db-1a', 'web-1a', 'web-1c', 'lb', 'dns', 'asg']
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from threetier.local import postgres, replacer, watchdog
+from threetier.local import failover, postgres, replacer, watchdog
 from threetier.local.caddy import LbSettings, caddy_service
+from threetier.local.failover import FailoverConfig
 from threetier.local.layout import Layout
 from threetier.local.postgres import PgNode
 from threetier.local.replication import Pair
@@ -59,7 +60,8 @@ class TwinPlan:
     env_name: str
     layout: Layout
     http_port: int
-    https_port: int
+    https_port: int  # the public URL: the failover stage (Route 53's part) in front of the LB
+    lb_port: int  # the load balancer's own HTTPS port
     health: dict  # spec.twin_health_check(): path, interval, timeout, thresholds
     db_name: str
     master_user: str
@@ -69,13 +71,20 @@ class TwinPlan:
     instances: tuple[Instance, ...]
     app: AppSettings
     lb: LbSettings
-    services: tuple[Service, ...]  # database nodes, web instances, load balancer, helpers
+    dns: FailoverConfig  # the failover stage (Route 53's part)
+    services: tuple[Service, ...]  # database nodes, web instances, load balancer, failover stage, helpers
     users: OsUsers
     binaries: Binaries
 
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.https_port}"
+
+    @property
+    def lb_url(self) -> str:
+        """The load balancer itself, bypassing the failover stage (benchmarks measure this:
+        on AWS, DNS is not on the request path)."""
+        return f"https://127.0.0.1:{self.lb_port}"
 
     @property
     def http_url(self) -> str:
@@ -137,22 +146,30 @@ def build_plan(spec: Spec, layout: Layout, *, binaries: Binaries, users: OsUsers
     health = spec.twin_health_check()
     lb = LbSettings(
         http_port=local.http_port,
-        https_port=local.https_port,
+        lb_port=local.lb_port,
+        public_port=local.https_port,
         upstream_ports=[i.port for i in instances],
         health=health,
         try_duration_seconds=local.lb_try_duration_seconds,
+        semantics=local.lb_semantics,
+    )
+    dns = failover.failover_config(
+        layout, listen_port=local.https_port, lb_port=local.lb_port, check=spec.twin_failover_check(),
+        upstream_ports=lb.upstream_ports,
     )
     services = (
         *(postgres.node_service(n, bin_dir=binaries.pg_bin_dir, os_user=users.database, standalone=pair is None)
           for n in nodes),
         *(instance_service(i.name, i.az, i.port, index, app, user=users.web) for index, i in enumerate(instances)),
         caddy_service(binaries.caddy, lb, layout),
+        failover.failover_service(layout, port=local.https_port),
         replacer.replacer_service(layout),
         *([watchdog.watchdog_service(layout, rto_seconds=spec.drill.db_rto_seconds)] if pair else []),
     )
     return TwinPlan(
         env_name=spec.env_name, layout=layout, http_port=local.http_port, https_port=local.https_port,
-        health=health, db_name=spec.database.name, master_user=spec.database.master_username,
+        lb_port=local.lb_port, health=health, dns=dns, db_name=spec.database.name,
+        master_user=spec.database.master_username,
         app_user=spec.database.app_username, db_nodes=nodes, pair=pair, instances=instances, app=app, lb=lb,
         services=services, users=users, binaries=binaries,
     )

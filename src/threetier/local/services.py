@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["database", "web", "loadbalancer", "watchdog", "autoscaling"]
+Kind = Literal["database", "web", "loadbalancer", "failover", "watchdog", "autoscaling"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ class Service:
         """A few words for messages: 'web instance web-1a (ap-northeast-1a)'."""
         words = {
             "database": "database", "web": "web instance", "loadbalancer": "load balancer",
-            "watchdog": "database watchdog", "autoscaling": "instance replacer",
+            "failover": "failover stage (Route 53)", "watchdog": "database watchdog",
+            "autoscaling": "instance replacer",
         }[self.kind]
         return f"{words} {self.name}" + (f" ({self.az})" if self.az else "")
 

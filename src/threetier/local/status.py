@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from threetier.local import dbpair, postgres
+from threetier.local import dbpair, failover, postgres
 from threetier.local.plan import TwinPlan
 from threetier.local.probes import http_status
 from threetier.local.programs import FAILED_STATES, Programs
@@ -46,6 +46,8 @@ class TwinStatus:
     running: bool
     url: str
     state_dir: str
+    lb_url: str = ""  # the load balancer itself, behind the failover stage on `url`
+    lb_semantics: str = "alb"
     components: list[Component] = field(default_factory=list)
     orphans: list[Orphan] = field(default_factory=list)
     state_dir_missing: bool = False
@@ -74,6 +76,8 @@ class TwinStatus:
             "env": self.env,
             "running": self.running,
             "url": self.url,
+            "lb_url": self.lb_url,
+            "lb_semantics": self.lb_semantics,
             "state_dir": self.state_dir,
             "state_dir_missing": self.state_dir_missing,
             "components": [asdict(c) for c in self.components],
@@ -85,7 +89,9 @@ class TwinStatus:
 def read_status(plan: TwinPlan, programs: Programs) -> TwinStatus:
     """Every component with its supervisord state, pid and health; orphans when no
     supervisord answers."""
-    result = TwinStatus(plan.env_name, False, plan.url, str(plan.layout.root))
+    result = TwinStatus(
+        plan.env_name, False, plan.url, str(plan.layout.root), lb_url=plan.lb_url, lb_semantics=plan.lb.semantics
+    )
     processes = programs.processes()
     result.running = bool(processes)
     leaders: dict[str, int] = {}
@@ -116,6 +122,10 @@ def read_status(plan: TwinPlan, programs: Programs) -> TwinStatus:
         )
         if service.kind == "web":
             component.health = health.get(service.name) or "unknown"
+        elif service.kind == "failover" and state == "RUNNING" and (dns := failover.read_state(plan.layout)):
+            # The record's health (Route 53's verdict) and where new connections go now.
+            component.health = "healthy" if dns.get("record_healthy") else "unhealthy"
+            component.role = "→ sorry site" if dns.get("route") == failover.SORRY else "→ lb"
         elif service.kind == "database" and state == "RUNNING":
             component.health = "healthy" if postgres.sql_ready(service.port, **master) else "unhealthy"
         if service.kind == "database" and service.name in databases:

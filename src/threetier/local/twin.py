@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from threetier.errors import ThreetierError
-from threetier.local import bringup, dbpair, postgres, preflight, status, teardown, webuser
+from threetier.local import bringup, dbpair, failover, postgres, preflight, status, teardown, webuser
 from threetier.local.bringup import UpResult
 from threetier.local.layout import Layout, resolve_state_dir
 from threetier.local.plan import Binaries, OsUsers, TwinPlan, build_plan
@@ -85,6 +85,11 @@ class Twin:
     @property
     def url(self) -> str:
         return self.plan.url
+
+    @property
+    def lb_url(self) -> str:
+        """The load balancer itself, behind the public `url`'s failover stage (for benchmarks)."""
+        return self.plan.lb_url
 
     @property
     def http_url(self) -> str:
@@ -193,6 +198,15 @@ class Twin:
         """Each instance's health path, asked directly, bypassing the load balancer."""
         return status.instances_answering(self.plan)
 
+    def failover_state(self) -> dict | None:
+        """The failover stage's state as it last wrote it: route ('lb' | 'sorry'), the
+        record's health, changes still waiting for the TTL (None before it first ran)."""
+        return failover.read_state(self.layout)
+
+    def failover_events_since(self, wall_time: float) -> list[dict]:
+        """The failover stage's decisions ('record') and switches ('route') after `wall_time`."""
+        return failover.read_events(self.layout, wall_time)
+
     # --- the database pair (drills, tests) ------------------------------------------
 
     def database_roles(self) -> dict[str, str]:
@@ -215,6 +229,14 @@ class Twin:
         if pid:
             kill_process(pid, signal.SIGKILL)
         return name
+
+    def kill_database(self, name: str) -> None:
+        """kill -9 one database node's postmaster, whatever its role (an AZ losing power
+        takes its node with it); the watchdog fails over or rebuilds as it would."""
+        self._require_kind(name, "database")
+        pid = self.programs.pid(name)
+        if pid:
+            kill_process(pid, signal.SIGKILL)
 
     # --- breaking it on purpose (drills, tests) -----------------------------------
 
