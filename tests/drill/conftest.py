@@ -1,35 +1,37 @@
 """A real twin for the drills: two instances, a primary and a standby database, short
-health checks, free loopback ports, a temp state directory; always purged at the end."""
+health checks (an instance is out after 2 × 0.5 s), a short Route 53 stage (2 × 0.5 s,
+TTL 1 s), free loopback ports, a temp state directory; always purged at the end."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from support.twin_helpers import throwaway_twin
+from support.twin_helpers import HEALTH, TwinEnv, point_cli_at, throwaway_twin
 
-from threetier.local.layout import STATE_DIR_VARIABLE
-from threetier.local.probes import wait_until
 from threetier.local.twin import Twin
 
 ENV = "drilltest"
+# Two failed checks, not one: a kill -9 then costs requests for 0.5-1 s, enough to count.
+DRILL_HEALTH = {**HEALTH, "unhealthy_threshold": 2}
 
 
 @pytest.fixture(scope="session")
 def drill_twin() -> Iterator[Twin]:
-    with throwaway_twin(ENV, multi_az=True) as env:
+    with throwaway_twin(ENV, multi_az=True, local={"health_check": DRILL_HEALTH}) as env:
         env.twin.up()
         yield env.twin
 
 
 @pytest.fixture
 def cli_env(drill_twin: Twin, monkeypatch) -> Twin:
-    """The environment a `threetier --env drilltest ...` call needs to reach the twin."""
-    project = drill_twin.layout.root.parent / "project"
-    monkeypatch.setenv("THREETIER_PROJECT_ROOT", str(project))
-    monkeypatch.setenv(STATE_DIR_VARIABLE, str(drill_twin.layout.root))
-    monkeypatch.setenv("THREETIER_ENV", ENV)
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setenv("NO_COLOR", "1")
-    assert wait_until(lambda: all(drill_twin.target_health().values()), timeout=30), drill_twin.target_health()
-    return drill_twin
+    return point_cli_at(drill_twin, ENV, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def ideal_env() -> Iterator[TwinEnv]:
+    """A twin with lb_semantics = "ideal" (retries, passive health, the sorry page at the
+    LB): the twin as first built, kept to compare. A single database."""
+    with throwaway_twin("drillideal", lb_semantics="ideal", local={"health_check": DRILL_HEALTH}) as env:
+        env.twin.up()
+        yield env

@@ -402,3 +402,85 @@ def test_fargate_stop_lowers_desired_count_and_scaling_minimum_and_start_restore
         assert state() == (CAPACITY, 1, [])
     finally:
         reset_moto(aws_env)
+
+
+def with_database(template: dict) -> dict:
+    """The fleet plus a Multi-AZ RDS instance in the two private subnets, as the system stack has."""
+    resources = template["Resources"]
+    resources["DbSubnets"] = {"Type": "AWS::RDS::DBSubnetGroup", "Properties": {
+        "DBSubnetGroupDescription": "database", "SubnetIds": [{"Ref": "Subneta"}, {"Ref": "Subnetc"}]}}
+    resources["Database"] = {"Type": "AWS::RDS::DBInstance", "Properties": {
+        "Engine": "postgres", "DBInstanceClass": "db.t4g.micro", "AllocatedStorage": "20", "MultiAZ": True,
+        "MasterUsername": "uda_admin", "MasterUserPassword": "not-a-real-one-1", "DBSubnetGroupName": {
+            "Ref": "DbSubnets"}, "AvailabilityZone": "ap-northeast-1a"}}
+    return template
+
+
+class Recording:
+    """A client factory that records the RDS calls a drill makes (moto's reboot leaves no trace)."""
+
+    def __init__(self, region: str):
+        self.region, self.calls = region, []
+
+    def __call__(self, service: str):
+        real = boto3.client(service, region_name=self.region)
+        if service != "rds":
+            return real
+        calls = self.calls
+
+        class Rds:
+            def __getattr__(self, name):
+                method = getattr(real, name)
+
+                def call(**kwargs):
+                    calls.append((name, kwargs))
+                    return method(**kwargs)
+                return call
+        return Rds()
+
+
+@pytest.fixture
+def deployed_with_database(aws_env, ami):
+    spec = load_spec("prod")
+    name, region = system_stack_name(spec), spec.project.region
+    cloudformation = boto3.client("cloudformation", region_name=region)
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(with_database(fleet_template(ami))))
+    deadline = time.monotonic() + 30
+    while cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"].endswith("_IN_PROGRESS"):
+        assert time.monotonic() < deadline, "the stack did not settle on moto"
+        time.sleep(0.1)
+    try:
+        yield spec, Recording(region)
+    finally:
+        reset_moto(aws_env)
+
+
+def test_drill_db_on_aws_reboots_the_instance_with_force_failover(deployed_with_database):
+    spec, client = deployed_with_database
+    target = AwsTarget.for_spec(spec, client=client)
+    assert target.kind == "aws"
+    roles = target.database_roles()
+    primary = next(name for name, role in roles.items() if role == "primary")
+    assert primary.endswith("@ap-northeast-1a")
+    assert target.kill_primary_database() == primary
+    (reboot,) = [kwargs for name, kwargs in client.calls if name == "reboot_db_instance"]
+    assert reboot["ForceFailover"] is True and reboot["DBInstanceIdentifier"] == target.database.identifier
+
+
+def test_drill_az_on_aws_terminates_the_zones_instances_and_fails_the_database_over(deployed_with_database):
+    spec, client = deployed_with_database
+    target = AwsTarget.for_spec(spec, client=client, clock=ticking())
+    zones = target.instance_zones()
+    assert set(zones) == set(target.instance_names())
+    assert target.database_zones()[next(iter(target.database_roles()))] == "ap-northeast-1a"
+    # moto's group puts every instance in the first subnet's AZ: the other AZ holds nothing.
+    untouched = target.kill_zone("ap-northeast-1c")
+    assert untouched == {"instances": [n for n, z in zones.items() if z == "ap-northeast-1c"], "databases": []}
+    assert not any(name == "reboot_db_instance" for name, _ in client.calls)
+    lost = target.kill_zone("ap-northeast-1a")
+    in_1a = sorted(name for name, zone in zones.items() if zone == "ap-northeast-1a")
+    assert in_1a and sorted(lost["instances"]) == in_1a and lost["databases"]
+    ec2 = boto3.client("ec2", region_name=spec.project.region)
+    for reservation in ec2.describe_instances(InstanceIds=in_1a)["Reservations"]:
+        assert {i["State"]["Name"] for i in reservation["Instances"]} <= {"shutting-down", "terminated"}
+    assert [kwargs["ForceFailover"] for name, kwargs in client.calls if name == "reboot_db_instance"] == [True]

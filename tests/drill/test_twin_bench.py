@@ -1,4 +1,5 @@
-"""`threetier bench` against the real twin's load balancer (HTTPS, Caddy's local CA)."""
+"""`threetier bench` against the real twin's load balancer (HTTPS, Caddy's local CA), straight
+to its own port (local.lb_port), not through the failover stage on the public URL."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ def test_bench_loads_the_twin_and_sees_both_instances(cli_env, capsys):
     assert code == 0, err
     result = json.loads(out)
     assert result["requests"] == 200, json.dumps(result)
+    # The load balancer itself, not the failover stage: on AWS, DNS is not on the request path.
+    assert result["url"].startswith(cli_env.lb_url) and not result["url"].startswith(cli_env.url)
     assert result["failed_requests"] == 0
     assert result["requests_per_second"] > 0
     assert set(result["instances"]) == set(cli_env.instance_names())

@@ -1,5 +1,6 @@
-"""`threetier drill web|db|outage`: rehearse a failure under load and hold the numbers
-to the expectations in the parameters file (exit 1 when one is missed)."""
+"""`threetier drill web|outage|db|az`: rehearse a failure under load, hold the numbers to
+their expectations (exit 1 when one is missed), and show the scorecard: the twin's
+numbers beside what AWS would show with the same parameters, each with its source."""
 
 from __future__ import annotations
 
@@ -25,15 +26,8 @@ TARGET_OPTION = typer.Option(TargetKind.twin, "--target", help="The local twin, 
 JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON.")
 
 
-def _target(context: AppContext, kind: TargetKind, *, database: bool = False) -> DrillTarget:
+def _target(context: AppContext, kind: TargetKind) -> DrillTarget:
     if kind is TargetKind.aws:
-        if database:
-            from threetier.errors import ThreetierError
-
-            raise ThreetierError(
-                "drill db runs on the local twin only",
-                fix="on AWS, rehearse an RDS failover with `aws rds reboot-db-instance --force-failover`",
-            )
         from threetier.drill.aws_target import AwsTarget
 
         return AwsTarget.for_spec(context.spec)
@@ -47,6 +41,7 @@ def _finish(context: AppContext, result: DrillResult, as_json: bool) -> None:
         context.output.out.print_json(json.dumps(result.to_json()))
     else:
         show_result(context.output, result)
+        show_scorecard(context.output, result)
     if not result.passed:
         missed = ", ".join(e.name for e in result.expectations if not e.met)
         context.output.error(f"drill {result.drill}: expectation missed: {missed}")
@@ -88,6 +83,32 @@ def show_result(output: Output, result: DrillResult) -> None:
     )
 
 
+def show_scorecard(output: Output, result: DrillResult) -> None:
+    """Measured beside modelled: the twin (its own settings), AWS predicted (the deployed
+    settings), AWS measured (with --target aws); each prediction's source below."""
+    if not result.scorecard:
+        return
+    rows, sources = [], []
+    for row in result.scorecard:
+        for source in (row.twin_model.source, row.aws_predicted.source):
+            if source not in sources:
+                sources.append(source)
+        rows.append([
+            row.measure,
+            _fmt(row.twin_measured, row.unit),
+            f"{row.twin_model.text(row.unit)} [{sources.index(row.twin_model.source) + 1}]",
+            f"{row.aws_predicted.text(row.unit)} [{sources.index(row.aws_predicted.source) + 1}]",
+            _fmt(row.aws_measured, row.unit),
+        ])
+    rows += [[f"[dim][{i}] {escape(source)}[/dim]", "", "", "", ""] for i, source in enumerate(sources, 1)]
+    output.table(
+        f"scorecard: drill {result.drill} (lb_semantics {result.lb_semantics})",
+        ["measure", Column("twin measured", right=True), Column("twin model", right=True),
+         Column("AWS predicted", right=True), Column("AWS measured", right=True)],
+        rows,
+    )
+
+
 @drill_app.command("web")
 def web(ctx: typer.Context, target: TargetKind = TARGET_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Kill -9 one web instance under steady load; count failed requests and time detection and replacement."""
@@ -101,12 +122,13 @@ def web(ctx: typer.Context, target: TargetKind = TARGET_OPTION, as_json: bool = 
 
 @drill_app.command("db")
 def db(ctx: typer.Context, target: TargetKind = TARGET_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """Kill -9 the primary database under steady writes; measure RTO and lost acknowledged writes."""
+    """Kill -9 the primary database under steady writes (on AWS: reboot it with ForceFailover);
+    measure RTO and lost acknowledged writes."""
     from threetier.drill.db import drill_db
 
     context = app_context(ctx)
     with context.output.status("drill db: killing the primary database under writes ..."):
-        result = drill_db(_target(context, target, database=True), context.spec)
+        result = drill_db(_target(context, target), context.spec)
     _finish(context, result, as_json)
 
 
@@ -118,4 +140,21 @@ def outage(ctx: typer.Context, target: TargetKind = TARGET_OPTION, as_json: bool
     context = app_context(ctx)
     with context.output.status("drill outage: stopping every instance ..."):
         result = drill_outage(_target(context, target), context.spec)
+    _finish(context, result, as_json)
+
+
+@drill_app.command("az")
+def az(
+    ctx: typer.Context,
+    target: TargetKind = TARGET_OPTION,
+    as_json: bool = JSON_OPTION,
+    zone: str = typer.Option(None, "--az", help="The AZ to lose (default: the primary database's)."),
+) -> None:
+    """AWS FIS "AZ Availability: Power Interruption": under reads and writes, stop every
+    component in one AZ at once; the other AZ must keep serving and lose no acknowledged write."""
+    from threetier.drill.az import drill_az
+
+    context = app_context(ctx)
+    with context.output.status("drill az: powering off one AZ under load ..."):
+        result = drill_az(_target(context, target), context.spec, az=zone)
     _finish(context, result, as_json)

@@ -47,6 +47,7 @@ ASG_TYPE = "AWS::AutoScaling::AutoScalingGroup"
 TARGET_GROUP_TYPE = "AWS::ElasticLoadBalancingV2::TargetGroup"
 ECS_SERVICE_TYPE = "AWS::ECS::Service"
 ECS_CLUSTER_TYPE = "AWS::ECS::Cluster"
+DB_INSTANCE_TYPE = "AWS::RDS::DBInstance"
 USABLE_STACK_STATES = {
     "CREATE_COMPLETE",
     "UPDATE_COMPLETE",
@@ -80,6 +81,8 @@ def _of_type(resources: list[dict], kind: str) -> list[str]:
 class AwsTarget:
     """A deployed environment: `for_spec` finds it; the methods act on it."""
 
+    kind = "aws"
+
     def __init__(
         self,
         spec: Spec,
@@ -88,6 +91,7 @@ class AwsTarget:
         fleet: _Ec2Fleet | _EcsFleet,
         client: Any,
         clock: Callable[[], float] = time.monotonic,
+        database: _Database | None = None,
     ) -> None:
         self.spec = spec
         self.label = f"aws {spec.env_name}"
@@ -98,6 +102,7 @@ class AwsTarget:
         self.fleet = fleet
         self._elbv2 = client("elbv2")
         self._clock = clock
+        self.database = database
         self._last_health: tuple[float, dict[str, bool]] | None = None
 
     @classmethod
@@ -123,7 +128,9 @@ class AwsTarget:
         else:
             fleet = _Ec2Fleet.from_resources(client, name, resources, spec)
         fleet.target_group_arn = _pick_target_group(groups, fleet.attached_target_groups(), name)
-        return cls(spec, url=url, fleet=fleet, client=client, clock=clock)
+        databases = _of_type(resources, DB_INSTANCE_TYPE)
+        database = _Database(client, databases[0]) if len(databases) == 1 else None
+        return cls(spec, url=url, fleet=fleet, client=client, clock=clock, database=database)
 
     # --- DrillTarget -------------------------------------------------------------------
 
@@ -187,6 +194,46 @@ class AwsTarget:
         self.fleet.start()
         self._last_health = None
 
+    # --- drill db / drill az ---------------------------------------------------------------
+
+    def _require_database(self) -> _Database:
+        if self.database is None:
+            raise ThreetierError(
+                f"{self.label}: no RDS instance found in the system stack",
+                fix="redeploy the environment with this version of threetier",
+            )
+        return self.database
+
+    def database_roles(self) -> dict[str, str]:
+        """'<db id>@<AZ>' → 'primary' | 'standby' (| 'down' while RDS reboots or fails over)."""
+        return self._require_database().roles()
+
+    def database_zones(self) -> dict[str, str]:
+        return self._require_database().zones()
+
+    def kill_primary_database(self) -> str:
+        """RebootDBInstance with ForceFailover (Multi-AZ): RDS moves the endpoint to the standby."""
+        return self._require_database().fail_over()
+
+    def instance_zones(self) -> dict[str, str]:
+        return self.fleet.zones()
+
+    def kill_zone(self, az: str) -> dict[str, list[str]]:
+        """Terminate every web server in `az` and, when the primary is there, fail the
+        database over (the API side of FIS's power interruption; subnets are not cut)."""
+        instances = [name for name, zone in self.instance_zones().items() if zone == az]
+        databases = []
+        if self.database is not None:
+            roles, zones = self.database.roles(), self.database.zones()
+            if any(roles.get(name) == "primary" and zone == az for name, zone in zones.items()):
+                databases.append(self.database.fail_over())
+        for name in instances:
+            self.kill_instance(name)
+        return {"instances": instances, "databases": databases}
+
+    def restore_zone(self, az: str) -> None:
+        """Nothing to do: the Auto Scaling group launches replacements and RDS rebuilds the standby."""
+
 
 def _pick_target_group(in_stack: list[str], attached: list[str], stack: str) -> str:
     candidates = [arn for arn in attached if arn in in_stack] or attached or in_stack
@@ -238,6 +285,13 @@ class _Ec2Fleet:
 
     def attached_target_groups(self) -> list[str]:
         return list(self.group().get("TargetGroupARNs", []))
+
+    def zones(self) -> dict[str, str]:
+        """instance id → its AZ."""
+        return {
+            i["InstanceId"]: i["AvailabilityZone"]
+            for i in self.group()["Instances"] if not i["LifecycleState"].startswith(GONE_STATES)
+        }
 
     def members(self) -> dict[str, str]:
         instances = [
@@ -352,6 +406,15 @@ class _EcsFleet:
             members[task["taskArn"].rsplit("/", 1)[-1]] = _task_ip(task)
         return members
 
+    def zones(self) -> dict[str, str]:
+        """task id → its AZ."""
+        with aws_errors(f"listing the tasks of {self.service}"):
+            arns = self._ecs.list_tasks(
+                cluster=self.cluster, serviceName=self.service, desiredStatus="RUNNING"
+            )["taskArns"]
+            tasks = self._ecs.describe_tasks(cluster=self.cluster, tasks=arns)["tasks"] if arns else []
+        return {t["taskArn"].rsplit("/", 1)[-1]: t.get("availabilityZone", "") for t in tasks}
+
     def kill(self, name: str) -> None:
         with aws_errors(f"stopping the task {name}"):
             self._ecs.stop_task(cluster=self.cluster, task=name, reason="threetier drill web")
@@ -418,3 +481,45 @@ def _task_ip(task: dict) -> str:
             if detail.get("name") == "privateIPv4Address":
                 return detail["value"]
     return ""
+
+
+class _Database:
+    """The RDS instance of the system stack: where its primary and standby are, and a
+    failover (RebootDBInstance with ForceFailover) for `drill db` and `drill az`."""
+
+    def __init__(self, client: Any, identifier: str) -> None:
+        self.identifier = identifier
+        self._rds = client("rds")
+
+    def describe(self) -> dict[str, Any]:
+        with aws_errors(f"reading the RDS instance {self.identifier}"):
+            found = self._rds.describe_db_instances(DBInstanceIdentifier=self.identifier)["DBInstances"]
+        if not found:
+            raise ThreetierError(f"the RDS instance {self.identifier} is gone", fix="redeploy the environment")
+        return found[0]
+
+    def zones(self) -> dict[str, str]:
+        """'<id>@<AZ>' → AZ, the primary's first."""
+        instance = self.describe()
+        azs = [instance.get("AvailabilityZone"), instance.get("SecondaryAvailabilityZone")]
+        return {f"{self.identifier}@{az}": az for az in azs if az}
+
+    def roles(self) -> dict[str, str]:
+        instance = self.describe()
+        available = instance.get("DBInstanceStatus") == "available"
+        roles = {}
+        if instance.get("AvailabilityZone"):
+            roles[f"{self.identifier}@{instance['AvailabilityZone']}"] = "primary" if available else "down"
+        if instance.get("MultiAZ") and instance.get("SecondaryAvailabilityZone"):
+            roles[f"{self.identifier}@{instance['SecondaryAvailabilityZone']}"] = "standby"
+        return roles
+
+    def fail_over(self) -> str:
+        """Reboot with ForceFailover when Multi-AZ (a plain reboot otherwise); the primary's name."""
+        instance = self.describe()
+        name = f"{self.identifier}@{instance.get('AvailabilityZone')}"
+        with aws_errors(f"rebooting {self.identifier} with failover"):
+            self._rds.reboot_db_instance(
+                DBInstanceIdentifier=self.identifier, ForceFailover=bool(instance.get("MultiAZ"))
+            )
+        return name

@@ -1,16 +1,25 @@
 """`drill outage`: stop every instance (seed 001: all servers down → the sorry page), then
-bring them back and measure until the application serves again."""
+bring them back and measure until the application serves again.
+
+Each look is a new connection, as a user reloading would make (a connection already open
+keeps going where it went: the twin's failover stage, like DNS, only steers new ones).
+With `lb_semantics = "alb"` (and on AWS) the user gets 5xx from the load balancer until
+Route 53's failover and the record's TTL, then the sorry page (seed 001: "the error page
+took minutes"); "ideal" shows the sorry page at the LB within its passive health check.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import requests
 
+from threetier.drill import scorecard
 from threetier.drill.load import drill_session, wait_until
 from threetier.drill.report import DrillResult
 from threetier.drill.target import DrillTarget
-from threetier.drill.web import health_window, raise_not_ready
+from threetier.drill.web import health_window, raise_not_ready, sides
 from threetier.spec import Spec
 
 SORRY_MARKER = "threetier-sorry-page"
@@ -35,36 +44,141 @@ def serves_app(target: DrillTarget) -> bool:
     return status == 200 and SORRY_MARKER not in body
 
 
+class Looks:
+    """What a user reloading sees: each status until a condition, counted from `since`
+    (monotonic; looks before it are not counted)."""
+
+    def __init__(self, target: DrillTarget):
+        self.target = target
+        self.seen: dict[str, int] = {}
+        self.since: float | None = None
+
+    def until(self, wanted: str, *, timeout: float) -> float | None:
+        """Seconds until the first look that saw `wanted` ("sorry" | "app"), None after `timeout`."""
+        found: list[float] = []
+
+        def look() -> bool:
+            started = time.monotonic()
+            status, body, _ = _page(self.target)
+            sorry = status == 503 and SORRY_MARKER in body
+            hit = sorry if wanted == "sorry" else (status == 200 and not sorry)
+            if self.since is not None and started >= self.since:
+                key = "sorry page" if sorry else str(status or "no answer")
+                self.seen[key] = self.seen.get(key, 0) + 1
+                if hit:
+                    found.append(started)
+            return bool(found)
+
+        wait_until(look, timeout=timeout, interval=0.05)
+        return None if not found or self.since is None else found[0] - self.since
+
+    def summary(self) -> str:
+        return ", ".join(f"{key} × {count}" for key, count in self.seen.items()) or "nothing"
+
+
+def stop_and_mark(target: DrillTarget, looks: Looks) -> threading.Thread:
+    """Stop every instance in the background; `looks.since` becomes the moment the outage
+    began: on the twin, when no instance answers any more (a graceful stop drains first,
+    for up to gunicorn's graceful timeout); on AWS, the API call (the capacity set to 0)."""
+    began = time.monotonic()
+    if target.kind == "aws":
+        looks.since = began
+    stopping = threading.Thread(target=target.stop_instances, name="drill-stop", daemon=True)
+    stopping.start()
+
+    def mark() -> None:
+        while looks.since is None:
+            if not any(target.instances_answering().values()):
+                looks.since = time.monotonic()
+                return
+            if not stopping.is_alive() and time.monotonic() - began > 120:
+                looks.since = time.monotonic()  # never stopped answering: count from now
+                return
+            time.sleep(0.02)
+
+    if looks.since is None:
+        threading.Thread(target=mark, name="drill-dead", daemon=True).start()
+    return stopping
+
+
 def drill_outage(target: DrillTarget, spec: Spec) -> DrillResult:
-    result = DrillResult(drill="outage", target=target.label)
+    twin_settings, aws_settings, mine = sides(target, spec)
+    on_aws = target.kind == "aws"
+    result = DrillResult(drill="outage", target=target.label, lb_semantics=mine.lb_semantics)
     unhealthy_window, healthy_window = health_window(target)
     slack = spec.drill.slack_seconds
+    sorry_model = scorecard.sorry_page_after(mine)
+    back_model = scorecard.back_after_boot(mine)
     if not wait_until(lambda: all(target.target_health().values()), timeout=max(30.0, 3 * healthy_window)):
         raise_not_ready(target)
 
-    target.stop_instances()
-    result.detect_seconds = wait_until(
-        lambda: serves_sorry_page(target), timeout=max(30.0, 4 * unhealthy_window), interval=0.05
-    )
+    stopped_at, stop_began = time.time(), time.monotonic()
+    before = Looks(target)
+    stopping = stop_and_mark(target, before)
+    wait_for = max(30.0, 4 * unhealthy_window, 2 * (sorry_model.high or 0.0) + 10) + 30  # + the graceful stop
+    result.detect_seconds = before.until("sorry", timeout=wait_for)
+    stopping.join(timeout=120)
+    if before.since is not None:
+        result.notes.append(f"every instance stopped answering {before.since - stop_began:.2f} s after the stop "
+                            "began (sorry page and 5xx counted from then)")
+    result.requests = sum(before.seen.values())
+    result.failed_requests = sum(count for key, count in before.seen.items() if key != "sorry page")
     _, _, cache_control = _page(target)
+    result.notes.append(f"until the sorry page: {before.summary()}")
     result.notes.append(f"sorry page Cache-Control: {cache_control or '(none)'}")
+    result.notes += failover_notes(target, stopped_at)
 
     started = time.monotonic()
     target.start_instances()
     # The instances need time to boot before any load balancer could see them; the
-    # expectation is on what the load balancer adds after that, its healthy window.
+    # expectation is on what the load balancer (and DNS) add after that.
     booted = wait_until(
         lambda: any(target.instances_answering().values()), timeout=target.boot_timeout_seconds, interval=0.05
     )
-    back = wait_until(lambda: serves_app(target), timeout=max(60.0, 6 * healthy_window), interval=0.05)
+    after = Looks(target)
+    after.since = time.monotonic()
+    back = after.until("app", timeout=max(60.0, 6 * healthy_window, 2 * (back_model.high or 0.0) + 10))
     result.recover_seconds = None if back is None else time.monotonic() - started
     boot = booted or 0.0
-    result.notes.append(f"instances booted in {boot:.2f} s; the load balancer took the rest")
-    result.requests = 0
-    result.expect("detect seconds", result.detect_seconds, unhealthy_window + slack)
-    result.expect(
-        "recover seconds after boot",
-        None if result.recover_seconds is None else result.recover_seconds - boot,
-        healthy_window + slack,
-    )
+    result.notes.append(f"instances booted in {boot:.2f} s; then: {after.summary()}")
+    back_after_boot = None if result.recover_seconds is None else result.recover_seconds - boot
+
+    result.scorecard = [
+        scorecard.row("5xx before the sorry page", "", result.failed_requests, on_aws=on_aws,
+                      twin=five_xx(twin_settings), aws=five_xx(aws_settings)),
+        scorecard.row("sorry page after seconds", " s", result.detect_seconds, on_aws=on_aws,
+                      twin=scorecard.sorry_page_after(twin_settings), aws=scorecard.sorry_page_after(aws_settings)),
+        scorecard.row("back after boot seconds", " s", back_after_boot, on_aws=on_aws,
+                      twin=scorecard.back_after_boot(twin_settings), aws=scorecard.back_after_boot(aws_settings)),
+    ]
+    if mine.lb_semantics == "ideal":
+        result.expect("detect seconds", result.detect_seconds, unhealthy_window + slack)
+        result.expect("recover seconds after boot", back_after_boot, healthy_window + slack)
+    else:
+        result.expect("sorry page seconds", result.detect_seconds, (sorry_model.high or 0.0) + slack)
+        result.expect("recover seconds after boot", back_after_boot, (back_model.high or 0.0) + slack)
     return result
+
+
+def five_xx(settings: scorecard.Settings) -> scorecard.Estimate:
+    """Whether a user sees the LB's 5xx before the sorry page (a count depends on how often
+    they reload; 'at least one' is the claim)."""
+    if settings.lb_semantics == "ideal":
+        return scorecard.Estimate(0.0, None, "the ideal twin: the LB serves the sorry page itself")
+    return scorecard.Estimate(1.0, None, f"{scorecard.ALB_FAIL_OPEN}: 502/503 until Route 53 fails over")
+
+
+def failover_notes(target: DrillTarget, since: float) -> list[str]:
+    """The failover stage's own decisions, when the target has one (the twin)."""
+    history = getattr(target, "failover_events_since", None)
+    if history is None:
+        return []
+    notes = []
+    for event in history(since):
+        at = event["ts"] - since
+        if event.get("event") == "record":
+            notes.append(f"failover stage: record {'healthy' if event['healthy'] else 'unhealthy'} at {at:.2f} s "
+                         f"({event.get('reason')}), clients switch at {event['effective_at'] - since:.2f} s")
+        elif event.get("event") == "route":
+            notes.append(f"failover stage: new connections → {event['route']} from {at:.2f} s")
+    return notes

@@ -1,8 +1,11 @@
-"""A drill's numbers and the expectations they are held to."""
+"""A drill's numbers, the expectations they are held to, and its scorecard (the twin's
+numbers beside what AWS would show, see scorecard.py)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+
+from threetier.drill.scorecard import ScoreRow
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,11 @@ class DrillResult:
     lost_writes: int | None = None
     acknowledged_writes: int | None = None
     rto_seconds: float | None = None
+    requests_per_second: float | None = None
+    lb_semantics: str | None = None  # the twin's local.lb_semantics; "alb" on AWS
     notes: list[str] = field(default_factory=list)
     expectations: list[Expectation] = field(default_factory=list)
+    scorecard: list[ScoreRow] = field(default_factory=list)
 
     def expect(self, name: str, actual: float | None, limit: float) -> None:
         self.expectations.append(Expectation(name, limit, actual))
@@ -44,5 +50,6 @@ class DrillResult:
         data["expectations"] = [
             {"name": e.name, "limit": e.limit, "actual": e.actual, "met": e.met} for e in self.expectations
         ]
+        data["scorecard"] = [r.to_json() for r in self.scorecard]
         data["passed"] = self.passed
         return data

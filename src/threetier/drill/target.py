@@ -8,6 +8,7 @@ from typing import Protocol
 
 class DrillTarget(Protocol):
     label: str               # "twin default", "aws prod"
+    kind: str                # "twin" | "aws": which column of the scorecard its numbers go in
     url: str                 # the load balancer's base URL, no trailing slash
     verify: str | bool       # CA bundle path for HTTPS, or False
     boot_timeout_seconds: float  # how long a started instance may take to answer
@@ -45,11 +46,39 @@ class HealthHistory(Protocol):
         ...
 
 
+class FailoverHistory(Protocol):
+    """Optional: a target whose failover stage (Route 53's part) logs its decisions."""
+
+    def failover_events_since(self, wall_time: float) -> list[dict]:
+        """{"event": "record" | "route", "ts": epoch seconds, ...} after `wall_time`."""
+        ...
+
+
 class DatabaseDrillTarget(DrillTarget, Protocol):
     def kill_primary_database(self) -> str:
-        """kill -9 the primary; return its name."""
+        """kill -9 the primary (on AWS: reboot it with failover); return its name."""
         ...
 
     def database_roles(self) -> dict[str, str]:
         """name → 'primary' | 'standby' | 'down'."""
+        ...
+
+
+class ZoneDrillTarget(DatabaseDrillTarget, Protocol):
+    """What `drill az` needs: where each part lives, and a way to end a whole AZ."""
+
+    def instance_zones(self) -> dict[str, str]:
+        """web instance name → its AZ."""
+        ...
+
+    def database_zones(self) -> dict[str, str]:
+        """database name → its AZ (the primary's and the standby's)."""
+        ...
+
+    def kill_zone(self, az: str) -> dict[str, list[str]]:
+        """Power off every component in `az` at once: {"instances": [...], "databases": [...]}."""
+        ...
+
+    def restore_zone(self, az: str) -> None:
+        """Power is back in `az` (the twin starts what it stopped; AWS replaces on its own)."""
         ...

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from threetier.local.replacer import PROGRAM as ASG
 from threetier.local.twin import Twin
 from threetier.spec import Spec
 
 
 class TwinTarget:
-    """Implements `DatabaseDrillTarget` and `HealthHistory` for a running twin."""
+    """Implements `ZoneDrillTarget`, `HealthHistory` and `FailoverHistory` for a running twin.
 
+    `url` is the public URL (the failover stage, Route 53's part, in front of the LB)."""
+
+    kind = "twin"
     # A twin instance boots in seconds.
     boot_timeout_seconds = 60.0
 
@@ -63,3 +67,37 @@ class TwinTarget:
 
     def database_redundant(self) -> bool:
         return self.twin.database_redundant()
+
+    def failover_events_since(self, wall_time: float) -> list[dict]:
+        return self.twin.failover_events_since(wall_time)
+
+    def instance_zones(self) -> dict[str, str]:
+        return {s.name: s.az for s in self.twin.services() if s.kind == "web" and s.az}
+
+    def database_zones(self) -> dict[str, str]:
+        return {node.name: node.az for node in self.twin.db_nodes if node.az}
+
+    def kill_zone(self, az: str) -> dict[str, list[str]]:
+        """kill -9 everything in `az` back to back: the database nodes first (a write in
+        flight must not find the primary still up after its AZ lost power), then the instances.
+
+        The twin's Auto Scaling group is paused first: it would start the instances again in
+        the AZ that has no power (on AWS the group launches them in the surviving AZ, which
+        the twin's fixed ports cannot); `restore_zone` brings both back."""
+        roles = self.twin.database_roles()
+        databases = [name for name, zone in self.database_zones().items() if zone == az and roles.get(name) != "down"]
+        instances = [name for name, zone in self.instance_zones().items() if zone == az]
+        self.twin.stop_component(ASG)
+        for name in databases:
+            self.twin.kill_database(name)
+        for name in instances:
+            self.twin.kill_instance(name)
+        return {"instances": instances, "databases": databases}
+
+    def restore_zone(self, az: str) -> None:
+        """Power back: the AZ's instances start again, and the Auto Scaling group resumes (the
+        watchdog rebuilds the AZ's database node as a standby on its own)."""
+        for name, zone in self.instance_zones().items():
+            if zone == az:
+                self.twin.start_instance(name)
+        self.twin.start_component(ASG)
