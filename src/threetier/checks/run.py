@@ -15,6 +15,7 @@ from threetier.checks.findings import Finding, errors
 from threetier.checks.leftovers import Leftover, still_billing_after_destroy
 from threetier.checks.lint import lint_templates
 from threetier.checks.nag import synthesize_with_nag
+from threetier.checks.parity import parity_problems
 from threetier.checks.preflight import (
     SYNTH_BLOCKERS,
     AccountProbes,
@@ -69,6 +70,7 @@ def run_checks(
     for stack in synth.stacks:
         findings += check_template(stack.template_file.name, templates[stack.name])
     findings += template_problems(templates)
+    findings += parity_problems(spec, templates)  # the twin rehearses what these templates deploy
     cost = cost_drivers(templates, spec, regions={s.name: s.region for s in synth.stacks})
     findings += billing_problems(spec, cost.total_usd)
     return CheckReport(
