@@ -230,9 +230,12 @@ def test_the_hold_context_must_be_an_arn_or_none():
 
 @pytest.fixture
 def stub_cdk(monkeypatch):
-    """`threetier deploy` with credentials, the CDK CLI and AWS replaced; returns the fake."""
+    """`threetier deploy` with credentials, the CDK CLI and AWS replaced; returns the fake.
+    The preflight passes (its rules and its stop are tested in test_preflight/test_cli)."""
     from threetier.aws import cdk_cli
+    from threetier.cli import cdk_commands
 
+    monkeypatch.setattr(cdk_commands, "preflight", lambda context: None)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
     aws = FakeAws()
