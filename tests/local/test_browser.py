@@ -66,7 +66,9 @@ def test_create_a_user_with_the_form_through_the_load_balancer(running_twin, bro
     browser.find_element(By.LINK_TEXT, "New user").click()
     # The form may come from one instance and its POST go to the other: the CSRF token
     # must hold across instances (one secret key), as behind the ALB.
-    form = WebDriverWait(browser, 15).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "form")))
+    # The page also holds the language switcher's form: take the one with the user's fields.
+    field = WebDriverWait(browser, 15).until(expected_conditions.presence_of_element_located((By.NAME, "user_id")))
+    form = field.find_element(By.XPATH, "./ancestor::form")
     for name, value in {"user_id": user_id, "user_name": "Chromium",
                         "password": "browser-pass-123", "comment": "from chromium"}.items():
         form.find_element(By.NAME, name).send_keys(value)
