@@ -17,6 +17,8 @@ from threetier.paths import parameters_dir
 from threetier.runtime import contract
 from threetier.spec import parse_spec
 
+pytestmark = pytest.mark.synth  # importing the containers construct starts jsii's Node.js
+
 # What ECS puts into a web task's environment from Secrets Manager (tests/aws/test_fargate.py
 # asserts the synthesized task definition's `Secrets` are exactly these).
 FARGATE_SECRETS = {"THREETIER_SECRET_KEY", "THREETIER_DB_USER", "THREETIER_DB_PASSWORD"}
