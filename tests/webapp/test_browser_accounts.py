@@ -67,6 +67,13 @@ def fill(driver, fields: dict[str, str]) -> None:
     form.find_element(By.CSS_SELECTOR, "[type=submit]").click()
 
 
+def until(driver, condition, timeout: float = 15) -> None:
+    """Wait for the page a click started to arrive (a click returns before it does)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout).until(lambda d: condition(d))
+
+
 def test_sign_up_sign_in_edit_your_own_record_and_be_refused_on_another(deployed, browser):
     from selenium.webdriver.common.by import By
 
@@ -81,20 +88,22 @@ def test_sign_up_sign_in_edit_your_own_record_and_be_refused_on_another(deployed
     browser.get(url + "/users/")
     browser.find_element(By.LINK_TEXT, "Sign up").click()
     fill(browser, {"user_id": "bad id!", "user_name": "Chrome", "password": PASSWORD})
+    until(browser, lambda d: "has-error" in d.page_source)
     user_id_input = browser.find_element(By.ID, "id_user_id")
     assert user_id_input.value_of_css_property("border-top-color") == "rgba(180, 35, 24, 1)"
     described = user_id_input.get_attribute("aria-describedby")
     assert described and browser.find_element(By.ID, described).text.startswith("Use only letters")
     fill(browser, {"user_id": "chrome", "user_name": "Chrome", "password": PASSWORD})
-    assert browser.current_url == url + "/users/chrome/"
+    until(browser, lambda d: d.current_url == url + "/users/chrome/")
     assert "you are signed in" in browser.page_source
 
     # Sign out, then sign in again with user_id and password.
     browser.find_element(By.CSS_SELECTOR, "form[action='/accounts/signout/'] button").click()
-    assert "Sign in" in browser.page_source and "Sign out" not in browser.page_source
+    until(browser, lambda d: "Sign out" not in d.page_source)
+    assert "Sign in" in browser.page_source
     browser.get(url + "/accounts/signin/")
     fill(browser, {"username": "chrome", "password": PASSWORD})
-    assert "Sign out" in browser.page_source
+    until(browser, lambda d: "Sign out" in d.page_source)
 
     # The own record: its edit link is on screen at 390 px, and the edit saves.
     browser.get(url + "/users/")
@@ -103,8 +112,9 @@ def test_sign_up_sign_in_edit_your_own_record_and_be_refused_on_another(deployed
     assert right <= browser.execute_script("return document.documentElement.clientWidth")
     assert not browser.find_elements(By.CSS_SELECTOR, "a[href='/users/bobby/edit/']")
     edit.click()
+    until(browser, lambda d: d.current_url == url + "/users/chrome/edit/")
     fill(browser, {"user_name": "Chromium", "comment": "edited in a browser"})
-    assert browser.current_url == url + "/users/chrome/"
+    until(browser, lambda d: d.current_url == url + "/users/chrome/")
     assert "Chromium" in browser.page_source and "edited in a browser" in browser.page_source
 
     # Someone else's record: refused.
