@@ -2,9 +2,9 @@
 as ThreetierErrors with their fix, stack outputs, and the caller's account.
 
 Every runtime module that talks to AWS (`rollout`, `cdk_cli`, `boot`, the drills' AWS
-target, the deploy preflight's account probes, `threetier verify`) goes through here; no other module imports boto3 or botocore. The CDK
-constructs do not call AWS at all. boto3 is imported on first use, so `threetier --help`
-and the synth stay fast.
+target, the deploy preflight's account probes, `threetier verify`) goes through here; no
+other module imports boto3 or botocore. The CDK constructs do not call AWS at all. boto3
+is imported on first use, so `threetier --help` and the synth stay fast.
 
 >>> cloudformation = clients("ap-northeast-1", DEPLOY)("cloudformation")
 >>> with aws_errors("reading the stack"):
