@@ -169,7 +169,9 @@ def back_after_boot(s: Settings) -> Estimate:
     """Instances booted → the app again: the ALB's healthy window, then (when it had failed
     over) Route 53's passes and the TTL once more."""
     alb_low, alb_high = s.interval * (s.healthy_threshold - 1), s.interval * s.healthy_threshold
-    if not s.failover or s.lb_semantics == "ideal":
+    if s.lb_semantics == "ideal":
+        return Estimate(0.0, alb_high, "the ideal twin: retries reach a booted instance before its checks pass")
+    if not s.failover:
         return Estimate(alb_low, alb_high, f"{ALB_HEALTH}: interval × healthy threshold ({s.healthy_threshold})")
     return Estimate(
         alb_low + s.r53_interval * (s.r53_threshold - 1), alb_high + s.r53_interval * s.r53_threshold + s.ttl,
