@@ -90,6 +90,7 @@ def test_supervisord_runs_the_instances_as_the_web_user_and_the_database_as_its_
              for name, block in programs.items()}
     assert users == {
         "db-1a": DB_OS_USER, "web-1a": "threetier-web", "web-1c": "threetier-web", "lb": None, "asg": None,
+        "dns": None,
     }
 
 
