@@ -20,7 +20,7 @@ def test_each_twin_spec_runs_that_many_instances_on_distinct_ports(count):
     spec = twin_spec(count)
     assert len(spec.instance_azs()) == count
     local = spec.local
-    ports = [local.http_port, local.https_port, local.db_port, local.db_port + 1]
+    ports = [local.http_port, local.https_port, local.lb_port, local.db_port, local.db_port + 1]
     ports += range(local.first_app_port, local.first_app_port + count)
     assert len(set(ports)) == len(ports)
 
@@ -45,7 +45,7 @@ def test_table_has_a_row_per_measurement_and_names_the_machine():
 def twin_ports(spec) -> set[int]:
     local = spec.local
     apps = range(local.first_app_port, local.first_app_port + len(spec.instance_azs()))
-    return {local.http_port, local.https_port, local.db_port, local.db_port + 1, *apps}
+    return {local.http_port, local.https_port, local.lb_port, local.db_port, local.db_port + 1, *apps}
 
 
 def test_the_twins_of_one_run_never_share_a_port():

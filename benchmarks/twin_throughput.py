@@ -103,11 +103,12 @@ def twin_spec(instances: int, env: str = "bench") -> Spec:
         ]
     data["web"]["instances"] = instances
     # One call, so the blocks cannot overlap (+1 of the database is reserved for a standby).
-    http, https, db, apps = allocate_ports(1, 1, 2, instances)
+    http, https, lb, db, apps = allocate_ports(1, 1, 1, 2, instances)
     data["local"] = {
         **data.get("local", {}),
         "http_port": http[0],
         "https_port": https[0],
+        "lb_port": lb[0],
         "db_port": db[0],
         "first_app_port": apps[0],
     }
@@ -160,7 +161,8 @@ def measure_twin(
     twin: Twin, args: argparse.Namespace, report: Callable[[str], None] = lambda _: None
 ) -> list[dict]:
     first_port = next(iter(twin.instance_ports().values()))
-    bases = {"lb": twin.url, "direct": f"http://127.0.0.1:{first_port}"}
+    # The load balancer itself: on AWS, DNS (the twin's failover stage) is not on the request path.
+    bases = {"lb": twin.lb_url, "direct": f"http://127.0.0.1:{first_port}"}
     count = len(twin.instance_names())
     rows = []
     for path in PATHS:
