@@ -36,7 +36,9 @@ def test_drill_web_costs_failed_requests_until_detection_as_the_scorecard_predic
     failed = rows["failed requests"]
     # An ALB does not retry: the dead instance's share of the load fails until detection
     # (the interval 0.5 s × threshold 2 here: 0.5-1 s at the measured rate, half the targets).
-    if failed["twin_model"]["low"] >= 3:  # the model expects a few: 0 would mean a hidden retry
+    # The model's count at the measured detection (a check that had already failed, on a
+    # busy machine, makes detection quicker than the window): 0 of a few would mean a hidden retry.
+    if result["requests_per_second"] * 0.5 * result["detect_seconds"] >= 3:
         assert result["failed_requests"] >= 1, json.dumps(result)
     assert failed["twin_measured"] == result["failed_requests"]
     assert result["failed_requests"] <= failed["twin_model"]["high"] * 1.5 + 5, json.dumps(rows)

@@ -39,4 +39,4 @@ def test_ideal_drill_outage_serves_the_sorry_page_from_the_lb_at_once(ideal_cli,
     assert code == 0, json.dumps(result)
     assert result["detect_seconds"] <= 1.5
     assert any("no-store" in note for note in result["notes"])
-    assert not any("failover stage" in note for note in result["notes"])  # the stage never failed over
+    assert not any("new connections → sorry" in note for note in result["notes"])  # the stage never failed over

@@ -176,7 +176,10 @@ def failover_notes(target: DrillTarget, since: float) -> list[str]:
     notes = []
     for event in history(since):
         at = event["ts"] - since
-        if event.get("event") == "record":
+        if event.get("event") == "record" and not event.get("failover", True):
+            notes.append(f"failover stage: record {'healthy' if event['healthy'] else 'unhealthy'} at {at:.2f} s "
+                         f"({event.get('reason')}); failover is off here, clients stay on the LB")
+        elif event.get("event") == "record":
             notes.append(f"failover stage: record {'healthy' if event['healthy'] else 'unhealthy'} at {at:.2f} s "
                          f"({event.get('reason')}), clients switch at {event['effective_at'] - since:.2f} s")
         elif event.get("event") == "route":

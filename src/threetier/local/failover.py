@@ -255,7 +255,7 @@ class FailoverStage:
         ]
         for decision in decisions:
             if decision:
-                self.log(decision)
+                self.log({**decision, "failover": self.config.enabled})
         self.follow_route()
         if any(decisions):
             self.write_state()
