@@ -14,7 +14,7 @@ from support.twin_helpers import throwaway_twin
 from threetier.cli.main import main
 from threetier.local.probes import http_status, wait_until
 from threetier.local.processes import is_alive, kill_process
-from threetier.local.teardown import twin_processes
+from threetier.local.teardown import component_of, twin_processes
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("twin-faults")]
 
@@ -63,10 +63,13 @@ def test_after_supervisord_dies_status_shows_the_orphans_up_recovers_and_down_le
         assert http_status(twin.spec.local.https_port, "/healthz", tls_ca=twin.ca_cert_path) == 200
 
         kill_supervisord(twin)
-        left = {p.pid for p in twin_processes(twin.plan)}
-        assert left
+        found = twin_processes(twin.plan)
+        left = {p.pid for p in found}
+        # the programs' leaders do not exit on their own (a worker or backend may, meanwhile)
+        leaders = {p.pid for p in found if component_of(p, twin.plan)}
+        assert left and len(leaders) >= 4
         down = twin.down()
-        assert down.orphans == len(left) and set(down.stopped_pids) >= left
+        assert down.orphans > 0 and set(down.stopped_pids) >= leaders
         assert twin_processes(twin.plan) == []
         assert not any(is_alive(pid) for pid in left)
         code, status = status_json(env, monkeypatch, capsys)

@@ -12,6 +12,7 @@ to the web user, which runs both servers.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -72,6 +73,9 @@ def app_config(settings: AppSettings) -> contract.AppConfig:
     )
 
 
+SIGNUP_RATE_VARIABLES = ("THREETIER_SIGNUP_RATE", "THREETIER_SIGNUP_RATE_ALL")
+
+
 def app_env(settings: AppSettings) -> dict[str, str]:
     """The environment every webapp process gets, except the secrets' values.
 
@@ -79,8 +83,12 @@ def app_env(settings: AppSettings) -> dict[str, str]:
     password file itself, and gunicorn's config turns THREETIER_SECRET_KEY_FILE into
     THREETIER_SECRET_KEY, so no value lands in supervisord.conf.
     """
+    # A rehearsal may write faster than the app's sign-up throttle allows one client (the
+    # drills' writes are sign-ups from one address): its rates pass through from the caller.
+    rates = {name: os.environ[name] for name in SIGNUP_RATE_VARIABLES if os.environ.get(name)}
     return {
         **contract.app_environment(app_config(settings)),
+        **rates,
         contract.DB_USER: settings.db_user,
         contract.DB_PASSWORD.variable: str(settings.db_password_file),
         contract.SECRET_KEY.variable: str(settings.secret_key_file),
