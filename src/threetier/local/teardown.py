@@ -91,12 +91,8 @@ def shutdown_supervisor(plan: TwinPlan, programs: Programs, clock: Clock) -> tup
     programs.supervisor.shutdown()
     # Each program gets its stopwaitsecs; supervisord then exits. Bounded, then SIGKILL.
     budget = sum(s.stop_wait_seconds for s in plan.services) + 10
-    wait_until(lambda: not twin_processes(plan), timeout=budget, interval=0.1, clock=clock)
-    left = twin_processes(plan)
-    for process in left:
-        kill_process(process.pid, signal.SIGKILL)
-    wait_until(lambda: not twin_processes(plan), timeout=5, interval=0.1, clock=clock)
-    return sorted(pids | {p.pid for p in left}), sorted(p.pid for p in left)
+    left = _kill_what_outlives(plan, clock, budget)
+    return sorted(pids | left), sorted(left)
 
 
 def stop_twin_processes(
@@ -115,9 +111,16 @@ def stop_twin_processes(
         if process.ppid not in pids:  # the top of a tree: it stops its own children
             kill_process(process.pid, getattr(signal, f"SIG{stop_signals.get(process.command, 'TERM')}"))
     budget = max((s.stop_wait_seconds for s in plan.services), default=10) + 5
+    left = _kill_what_outlives(plan, clock, budget)
+    return sorted(pids | left), sorted(left)
+
+
+def _kill_what_outlives(plan: TwinPlan, clock: Clock, budget: float) -> set[int]:
+    """Wait up to `budget` s for every process of the twin to end, SIGKILL the rest, wait a
+    little for those too; return the pids that needed SIGKILL."""
     wait_until(lambda: not twin_processes(plan), timeout=budget, interval=0.1, clock=clock)
-    left = twin_processes(plan)
-    for process in left:
-        kill_process(process.pid, signal.SIGKILL)
+    left = {p.pid for p in twin_processes(plan)}
+    for pid in left:
+        kill_process(pid, signal.SIGKILL)
     wait_until(lambda: not twin_processes(plan), timeout=5, interval=0.1, clock=clock)
-    return sorted(pids | {p.pid for p in left}), sorted(p.pid for p in left)
+    return left
