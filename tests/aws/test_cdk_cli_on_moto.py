@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +18,8 @@ from pathlib import Path
 import boto3
 import pytest
 from support.environment import FAKE_AWS_KEY
+from support.moto_process import moto_server
 
-from threetier.local.ports import free_port
 
 # The CDK CLI synthesizes nothing here (deploy hands it the preflight's assembly), but it
 # is a Node.js program (synth), it may install itself from npm on first use (network), and
@@ -74,32 +70,9 @@ class Moto:
 def moto(tmp_path_factory) -> Iterator[Moto]:
     """The patched moto server; `localhost` (not 127.0.0.1), because moto reads a template
     the CLI uploaded from its own S3 only when the TemplateURL's host says localhost."""
-    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, str(SERVER), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    endpoint = f"http://localhost:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the moto server did not start: {log.read_text()[-2000:]}") from None
-                time.sleep(0.2)
+    with moto_server(60, server=SERVER, host="localhost", log=log) as endpoint:
         yield Moto(endpoint=endpoint, log=log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -8,51 +8,18 @@ THREETIER_SKIP_BROWSER=1 says to skip it on purpose.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import uuid
 
 import pytest
+from support.chromium import chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 @pytest.fixture
 def browser():
-    if os.environ.get("THREETIER_SKIP_BROWSER") == "1":
-        pytest.skip("THREETIER_SKIP_BROWSER=1")
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if missing:
-        pytest.fail(
-            f"the browser test needs {', '.join(missing)}: install them with "
-            "`apt-get install chromium chromium-driver` (or ./scripts/ensure-chromium), "
-            "or set THREETIER_SKIP_BROWSER=1 to skip this test on purpose",
-            pytrace=False,
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="tt-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--no-proxy-server", "--ignore-certificate-errors",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_create_a_user_with_the_form_through_the_load_balancer(running_twin, browser):

@@ -9,47 +9,21 @@ missing, the test fails unless THREETIER_SKIP_BROWSER=1 says to skip it on purpo
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import urllib.request
 
 import pytest
+from support.chromium import chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 PHONE = (390, 844)
 PASSWORD = "browser-pass-4821"
 
 
 @pytest.fixture
 def browser():
-    if os.environ.get("THREETIER_SKIP_BROWSER") == "1":
-        pytest.skip("THREETIER_SKIP_BROWSER=1")
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if missing:
-        pytest.fail(f"the browser test needs {', '.join(missing)}: run ./scripts/ensure-chromium, "
-                    "or set THREETIER_SKIP_BROWSER=1 to skip it on purpose", pytrace=False)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="tt-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-proxy-server", f"--window-size={PHONE[0]},{PHONE[1]}", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with chromium(window=PHONE, browser_log=True) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def csp_violations(driver) -> list[str]:

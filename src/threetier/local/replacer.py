@@ -13,7 +13,6 @@ instance taken out of an ASG's desired capacity would.
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from threetier.errors import ThreetierError
 from threetier.local.caddy import TargetHealthReader
+from threetier.local.daemon import run_until_signalled
 from threetier.local.layout import Layout
 from threetier.local.services import Probe, Service
 from threetier.local.supervisor import Supervisor
@@ -147,14 +147,7 @@ def main(argv: list[str]) -> int:
         return 2
     path = Path(argv[0])
     replacer = Replacer(ReplacerConfig.from_json(path.read_text()), Supervisor(Layout(path.parent)), log=_log)
-
-    def stop(signum, frame) -> None:  # noqa: ANN001, ARG001
-        replacer.stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    replacer.run()
-    return 0
+    return run_until_signalled(replacer)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from typing import IO, TypeVar
 
 from threetier.errors import ThreetierError
 from threetier.local import replication
+from threetier.local.daemon import run_until_signalled
 from threetier.local.layout import Layout
 from threetier.local.postgres import PgNode, sql_ready
 from threetier.local.probes import Clock, wait_until
@@ -573,14 +574,7 @@ def main(argv: list[str]) -> int:
     except ThreetierError as exc:
         log(f"warning: {exc.message}; watching anyway")
     watchdog = Watchdog(pair, Layout(path.parent), timing=timing)
-
-    def stop(signum, frame) -> None:  # noqa: ANN001, ARG001
-        watchdog.stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    watchdog.run()
-    return 0
+    return run_until_signalled(watchdog)
 
 
 if __name__ == "__main__":
