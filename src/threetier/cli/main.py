@@ -15,7 +15,7 @@ from typer._click import exceptions as typer_click  # Typer 0.2x parses with its
 from rich.markup import escape
 
 from threetier.cli import bench, cdk_commands, check, down, drill, logs, params, status, synth, up, verify
-from threetier.cli import manage, version
+from threetier.cli import init, manage, version
 from threetier.cli.context import AppContext, Output
 from threetier.errors import ThreetierError
 from threetier.spec import ENV_VARIABLE, selected_env
@@ -48,6 +48,7 @@ def root(
     ctx.obj = AppContext(env=selected_env(env), output=Output(verbose=verbose))
 
 
+app.command()(init.init)
 app.command()(params.params)
 app.command()(bench.bench)
 app.add_typer(drill.drill_app, name="drill")
