@@ -58,6 +58,14 @@ def test_pyproject_gives_requirements_and_python(tmp_path):
     assert app.found["python"] == "pyproject.toml requires-python >=3.12"
 
 
+def test_poetry_dependencies_are_named_but_not_taken(tmp_path):
+    source = startproject(tmp_path / "po", "po")
+    (source / "pyproject.toml").write_text('[tool.poetry.dependencies]\npython = "^3.12"\ndjango = "^5.2"\n')
+    app = detect_app(source)
+    assert app.requirements is None
+    assert "poetry export -o requirements.txt" in app.found["requirements"]
+
+
 def test_python_version_file_wins(tmp_path):
     source = startproject(tmp_path / "site", "site1")
     (source / ".python-version").write_text("3.13.1\n")

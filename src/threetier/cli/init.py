@@ -27,7 +27,7 @@ PROMPT_ATTEMPTS = 3
 
 def init(
     ctx: typer.Context,
-    name: str = typer.Argument(None, help="The environment: writes parameters/NAME.toml."),
+    name: str = typer.Argument(None, metavar="NAME", help="The environment: writes parameters/NAME.toml."),
     region: str = typer.Option(None, "--region", "-r", help="AWS region (default ap-northeast-1)."),
     azs: str = typer.Option(
         None, "--azs", help="AZs, comma-separated: names or letters (a,c); default the region's first two."
@@ -121,6 +121,12 @@ def init(
             value = getattr(plan.app, key)
             rows.append([key, escape(value or "-"), escape(plan.app.found.get(key, ""))])
         output.table(f"{plan.name}: the app", ["key", "value", "found"], rows)
+    if plan.app and not plan.app.requirements:
+        output.warning(
+            escape(f"app.requirements: none found ({plan.app.found.get('requirements', '')}); the app's "
+                   "environment gets only gunicorn" + (" and Django" if plan.app.kind == "django" else "")
+                   + ": give --requirements, or add requirements.txt and run init again with --force")
+        )
     for finding in warnings:
         output.warning(escape(f"{finding.where}: {finding.message}"))
     if plan.app and not spec_knows_app():

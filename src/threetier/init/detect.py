@@ -230,14 +230,16 @@ def _requirements(source: Path, found: dict[str, str]) -> str | None:
         if (source / name).is_file():
             found["requirements"] = f"{name} exists"
             return name
-    pyproject = _pyproject(source)
-    if pyproject is not None:
-        project = pyproject.get("project", {})
-        poetry = pyproject.get("tool", {}).get("poetry", {})
-        if project.get("dependencies") or poetry.get("dependencies"):
-            found["requirements"] = "pyproject.toml lists the dependencies"
-            return "pyproject.toml"
-    found["requirements"] = f"none of {', '.join(REQUIREMENTS_FILES)} or a pyproject.toml with dependencies"
+    pyproject = _pyproject(source) or {}
+    if pyproject.get("project", {}).get("dependencies"):
+        found["requirements"] = "pyproject.toml lists [project] dependencies"
+        return "pyproject.toml"
+    found["requirements"] = f"none of {', '.join(REQUIREMENTS_FILES)} or a pyproject.toml with [project] dependencies"
+    if pyproject.get("tool", {}).get("poetry", {}).get("dependencies"):
+        # The app's environment installs what pip reads: [project] dependencies, not Poetry's table.
+        found["requirements"] += (
+            "; Poetry's [tool.poetry.dependencies] are not read: `poetry export -o requirements.txt`"
+        )
     return None
 
 
