@@ -27,4 +27,4 @@ def test_ids_fit_the_seeds_column_and_the_paths_stay_inside_the_list():
     for size in (1_000, 100_000):
         deep = [p for p in paths(size) if "page=" in p]
         assert all(int(p.rsplit("=", 1)[1]) <= size // 25 for p in deep)
-    assert set(QUERIES) == {"count", "first page", "deep page", "search"}
+    assert set(QUERIES) == {"count", "COUNT(*)", "first page", "deep page", "search", "search count"}
