@@ -44,3 +44,12 @@ def test_manage_passes_the_commands_own_options_through(cli, tmp_path, monkeypat
     assert result.code == 3, result  # the command's own exit code
     assert seen["argv"][1:] == ["-m", "threetier.webapp", "migrate", "--plan", "--database", "default"]
     assert seen["env"] == {"X": "1"}
+
+
+def test_manage_passes_only_createsuperusers_variables_from_the_callers_environment():
+    from threetier.cli.manage import passed_through
+
+    assert passed_through({"DJANGO_SUPERUSER_PASSWORD": "p", "DJANGO_SUPERUSER_USER_ID": "ops",
+                           "DJANGO_SETTINGS_MODULE": "x", "PYTHONPATH": "/opt/x", "HOME": "/root"}) == {
+        "DJANGO_SUPERUSER_PASSWORD": "p", "DJANGO_SUPERUSER_USER_ID": "ops",
+    }

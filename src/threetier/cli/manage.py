@@ -10,9 +10,11 @@ threetier's. On AWS the same is done on a web server or in a task: docs/operatin
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 
 import typer
 
@@ -40,7 +42,8 @@ def manage(
     # A handler, not SIG_IGN: exec resets handlers to the default, an ignore it would inherit.
     previous = signal.signal(signal.SIGINT, _wait_for_the_command)
     try:
-        process = subprocess.Popen(argv, env=twin.manage_env(), cwd=twin.layout.root, **demote_kwargs(user))
+        process = subprocess.Popen(argv, env={**twin.manage_env(), **passed_through(os.environ)},
+                                   cwd=twin.layout.root, **demote_kwargs(user))
         code = process.wait()
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -49,6 +52,16 @@ def manage(
 
 def _wait_for_the_command(_signum: int, _frame: object) -> None:
     pass
+
+
+# The instances' environment is the twin's, not the caller's; only what a command is
+# meant to be given this way passes: `createsuperuser --noinput` reads its fields and the
+# password from DJANGO_SUPERUSER_<FIELD> (the password never on a command line).
+PASSED_THROUGH_PREFIXES = ("DJANGO_SUPERUSER_",)
+
+
+def passed_through(environ: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k.startswith(PASSED_THROUGH_PREFIXES)}
 
 
 # COMMAND's own options (`migrate --plan`) pass through; `threetier manage help COMMAND`
