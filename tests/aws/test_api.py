@@ -81,3 +81,19 @@ def test_stack_outputs_or_none_when_the_stack_does_not_exist():
     assert api.stack_outputs(Stacks(missing), "s") is None
     with pytest.raises(ThreetierError, match="AccessDenied"):
         api.stack_outputs(Stacks(client_error("AccessDenied")), "s")
+
+
+class Zones:
+    """describe_availability_zones as EC2 answers it (one zone not available)."""
+
+    def describe_availability_zones(self, Filters):  # noqa: N803 - boto3's parameter names
+        assert Filters == [{"Name": "zone-type", "Values": ["availability-zone"]}]
+        return {"AvailabilityZones": [
+            {"ZoneName": "eu-west-1b", "State": "available"},
+            {"ZoneName": "eu-west-1a", "State": "available"},
+            {"ZoneName": "eu-west-1c", "State": "impaired"},
+        ]}
+
+
+def test_availability_zones_are_the_available_ones_by_name():
+    assert api.availability_zones(Zones()) == ["eu-west-1a", "eu-west-1b"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+from dataclasses import replace
 
 import tomllib
 
@@ -70,6 +71,19 @@ def test_a_region_without_the_bootstrap_marker_names_the_exact_command():
     assert "`./threetier --env prod bootstrap`" in problem.message
     assert "/cdk-bootstrap/hnb659fds/version" in problem.message
     assert bootstrap_command(spec) == "./threetier --env prod bootstrap"
+
+
+def test_a_subnet_in_an_az_the_account_lacks_is_an_error_naming_the_ones_it_has():
+    spec = load_spec("default")
+    bootstrapped = {"ap-northeast-1": "30", "us-east-1": "30"}
+    has_them = replace(probes(bootstrapped), availability_zones=lambda region: ["ap-northeast-1a", "ap-northeast-1c"])
+    assert account_problems(spec, probes=has_them) == []
+    lacks_1c = replace(probes(bootstrapped), availability_zones=lambda region: ["ap-northeast-1a", "ap-northeast-1d"])
+    found = account_problems(spec, probes=lacks_1c)
+    assert {f.rule for f in found} == {"unknown-az"} and len(found) == 3  # public, private, isolated in 1c
+    assert found[0].where == "network.subnets[1].az"
+    assert "ap-northeast-1c (public-1c) is not an AZ this account has" in found[0].message
+    assert "it has ap-northeast-1a, ap-northeast-1d" in found[0].message
 
 
 def test_an_old_bootstrap_stack_is_an_error_and_a_current_one_passes():

@@ -121,3 +121,12 @@ def test_twin_ports_take_the_first_step_no_other_file_uses():
     assert (ports.http_port, ports.https_port, ports.lb_port, ports.first_app_port, ports.db_port) == (
         8280, 8643, 8644, 8301, 54520,
     )
+
+
+def test_the_table_agrees_with_a_second_source_motos_region_data():
+    """moto ships AWS's published AZ names per region (what its EC2 answers
+    describe-availability-zones with); read as data, no mock started."""
+    from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
+
+    for region, zones in region_table().items():
+        assert set(zones) <= {zone.name for zone in RegionsAndZonesBackend.zones[region]}, region

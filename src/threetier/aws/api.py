@@ -200,6 +200,14 @@ def parameter_value(ssm: Any, name: str) -> str | None:
             raise
 
 
+def availability_zones(ec2: Any) -> list[str]:
+    """The names of the AZs this account has in the client's region, available ones only
+    (the letters map to physical zones per account, so only the account can say)."""
+    with aws_errors("listing the availability zones"):
+        answer = ec2.describe_availability_zones(Filters=[{"Name": "zone-type", "Values": ["availability-zone"]}])
+    return sorted(z["ZoneName"] for z in answer.get("AvailabilityZones", []) if z.get("State") == "available")
+
+
 def hosted_zone(route53: Any, zone_id: str) -> tuple[str, list[str]] | None:
     """(zone name, its name servers) of a Route 53 hosted zone, or None when there is none."""
     from botocore.exceptions import ClientError  # noqa: PLC0415

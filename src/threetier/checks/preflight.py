@@ -332,13 +332,35 @@ class AccountProbes:
     hosted_zone: Callable[[str], HostedZone | None]
     # zone name → the NS names the public DNS answers (OSError when it cannot be asked).
     public_name_servers: Callable[[str], list[str]]
+    # region → the account's AZ names there; None: not asked.
+    availability_zones: Callable[[str], list[str]] | None = None
 
 
 def account_problems(spec: Spec, *, probes: AccountProbes) -> list[Finding]:
-    """The rules that ask the account: bootstrap per region, the zone and its delegation."""
+    """The rules that ask the account: bootstrap per region, the zone and its delegation,
+    the subnets' AZ names."""
     found = bootstrap_problems(spec, probes.bootstrap_version)
     found += zone_problems(spec, probes)
+    if probes.availability_zones is not None:
+        found += az_problems(spec, probes.availability_zones(spec.project.region))
     return found
+
+
+def az_problems(spec: Spec, account_azs: list[str]) -> list[Finding]:
+    """Every subnet's AZ is one the account has: the names (`threetier init` takes them
+    from a table) map to physical zones per account, and some accounts lack some."""
+    return [
+        finding(
+            "error",
+            "unknown-az",
+            f"network.subnets[{i}].az",
+            f"{subnet.az} ({subnet.name}) is not an AZ this account has in {spec.project.region} "
+            f"(it has {', '.join(account_azs) or 'none'}); the subnet could not be created: "
+            "change network.subnets[].az to one of those (docs/init.md)",
+        )
+        for i, subnet in enumerate(spec.network.subnets)
+        if subnet.az not in account_azs
+    ]
 
 
 def bootstrap_problems(spec: Spec, version_of: Callable[[str], str | None]) -> list[Finding]:

@@ -181,6 +181,7 @@ def account_probes(spec: Spec) -> AccountProbes:
         bootstrap_version=bootstrap_version,
         hosted_zone=hosted_zone,
         public_name_servers=public_name_servers,
+        availability_zones=lambda region: api.availability_zones(api.clients(region, api.IDENTITY)("ec2")),
     )
 
 
