@@ -6,6 +6,7 @@ Each rule is a trap a first real deploy fell into (docs/aws.md, "Before the firs
   edge stacks live in us-east-1), else the exact `threetier bootstrap` command;
 - a domain comes with an existing, delegated hosted zone (`dns.hosted_zone_id`), so ACM's
   DNS validation cannot hang (`threetier.aws.delegation`);
+- every subnet's AZ is one the account has (AZ names map to zones per account);
 - every SNS topic an alarm publishes to lets `cloudwatch.amazonaws.com` publish;
 - nothing is both kept by `destroy` and named by a fixed name (the next deploy would fail);
 - the billing alarm's threshold is above the system's own monthly estimate;

@@ -139,15 +139,19 @@ def init(
         f"{plan.instances} web instances on {plan.runtime}"
         + (f", {escape(plan.domain)}" if plan.domain else ", no domain (plain HTTP)")
     )
-    print_next_steps(output, plan.name, plan.ports.https_port, wrapper=(project_root() / "threetier").is_file())
+    print_next_steps(
+        output, plan.name, plan.ports.https_port, app=plan.app is not None,
+        wrapper=(project_root() / "threetier").is_file(),
+    )
 
 
-def print_next_steps(output: Output, name: str, https_port: int, *, wrapper: bool) -> None:
+def print_next_steps(output: Output, name: str, https_port: int, *, app: bool, wrapper: bool) -> None:
     command = "./threetier" if wrapper else "threetier"
     steps = [
         ("params", "the file, validated: subnets, instances, AZs"),
         ("up", f"the twin on this machine: https://127.0.0.1:{https_port}"),
-        ("check", "synth with cdk-nag and cfn-lint, the parameters' traps, the monthly cost"),
+        ("check", "synth with cdk-nag and cfn-lint, the parameters' traps, the monthly cost"
+         + (", the app's HA-readiness" if app else "")),
         ("synth", "the CloudFormation templates, in cdk.out/"),
         ("bootstrap", "with AWS credentials: once per account and region"),
         ("deploy", "its preflight first, then the stacks"),
