@@ -60,6 +60,8 @@ def run(url: str, requests: int, concurrency: int, ca_cert: str | None, timeout:
     env = Environment(user_classes=[Visitor], events=events)
     runner = env.create_local_runner()
     started = time.perf_counter()
+    # The generator's own CPU during the load (not its imports): utime + stime of this process.
+    cpu_started = time.process_time()
     runner.start(concurrency, spawn_rate=max(concurrency, 1) * 100)
     deadline = started + max(60.0, requests * timeout / max(concurrency, 1) + 30)
     # Wait for every user to spend its tickets; bounded in time whatever happens.
@@ -67,6 +69,7 @@ def run(url: str, requests: int, concurrency: int, ca_cert: str | None, timeout:
     while runner.user_count > 0 and time.perf_counter() < deadline:
         gevent.sleep(0.05)
     elapsed = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     runner.quit()
     total = env.stats.total
     done = total.num_requests
@@ -93,6 +96,7 @@ def run(url: str, requests: int, concurrency: int, ca_cert: str | None, timeout:
             **{str(exc["msg"]): exc["count"] for exc in runner.exceptions.values()},
         },
         "timed_out": runner.user_count > 0,
+        "generator_cpu_seconds": round(cpu_seconds, 3),
     }
 
 
