@@ -17,7 +17,16 @@ def test_database_passes_multi_host_lists_and_failover_options_through():
     assert config["PORT"] == "54320,54321"
     assert config["OPTIONS"]["target_session_attrs"] == "read-write"
     assert config["OPTIONS"]["connect_timeout"] == 3
-    assert config["CONN_MAX_AGE"] == 0 and config["CONN_HEALTH_CHECKS"] is True
+    # Persistent connections, checked in each request to still be on a writable primary.
+    assert config["CONN_MAX_AGE"] == 60 and config["CONN_HEALTH_CHECKS"] is True
+    assert config["ENGINE"] == "threetier.webapp.postgresql"
+
+
+def test_connection_age_comes_from_the_environment_and_zero_is_one_per_request():
+    assert database_config({"THREETIER_DB_CONN_MAX_AGE": "0"})["CONN_MAX_AGE"] == 0
+    assert database_config({"THREETIER_DB_CONN_MAX_AGE": "300"})["CONN_MAX_AGE"] == 300
+    with pytest.raises(SettingsError):
+        database_config({"THREETIER_DB_CONN_MAX_AGE": "-1"})
 
 
 def test_database_reads_name_user_timeout_and_sslmode():

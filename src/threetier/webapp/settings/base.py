@@ -12,6 +12,8 @@ The environment-variable contract (the local twin and the AWS user data set thes
   THREETIER_DB_PASSWORD_FILE     a file holding it (read at start-up; keep it mode 0600)
   THREETIER_DB_SSLMODE           optional libpq sslmode (e.g. require on RDS)
   THREETIER_DB_CONNECT_TIMEOUT   seconds per host attempt (default 3)
+  THREETIER_DB_CONN_MAX_AGE      seconds a worker thread keeps its connection (default 60;
+                                 0 = a new connection per request)
   THREETIER_ALLOWED_HOSTS        comma list of Host names (required in production)
   THREETIER_CSRF_TRUSTED_ORIGINS comma list of origins, e.g. https://app.example.com
   THREETIER_INSTANCE_NAME        shown on every page and in X-Threetier-Instance (default: hostname)
@@ -36,7 +38,8 @@ The environment-variable contract (the local twin and the AWS user data set thes
                                  (default 5; the pause is 15 minutes)
 
 Every connection asks for `target_session_attrs=read-write` and a connect timeout, so
-after a database failover the app finds the new primary by itself. Migrations are not
+after a database failover the app finds the new primary by itself; a kept connection is
+checked in each request to still be on a node that takes writes (threetier.webapp.postgresql). Migrations are not
 run here nor in wsgi: `threetier up` / the boot script runs `python -m threetier.webapp
 migrate` once.
 """
