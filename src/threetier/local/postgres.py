@@ -206,6 +206,7 @@ def node_config(node: PgNode, standby: list[str] | None = None) -> str:
         "synchronous_commit = on               # waits for the standby once it is listed as synchronous",
         "max_slot_wal_keep_size = '1GB'        # a standby gone for long loses its slot, not the disk",
         *(standby or []),
+        "timezone = 'UTC'                     # what Django asks for: no SET TIME ZONE on each new connection",
         "shared_buffers = 64MB",
         "max_connections = 100",
         "logging_collector = off               # stderr goes to supervisord's log file",
