@@ -121,6 +121,8 @@ def init(
             value = getattr(plan.app, key)
             rows.append([key, escape(value or "-"), escape(plan.app.found.get(key, ""))])
         output.table(f"{plan.name}: the app", ["key", "value", "found"], rows)
+    for warning in plan.app.warnings if plan.app else []:
+        output.warning(escape(warning))
     if plan.app and not plan.app.requirements:
         output.warning(
             escape(f"app.requirements: none found ({plan.app.found.get('requirements', '')}); the app's "

@@ -24,7 +24,7 @@ from threetier.checks.findings import Finding
 from threetier.checks.preflight import spec_problems
 from threetier.errors import ThreetierError
 from threetier.init import inputs
-from threetier.init.detect import detect_app
+from threetier.init.detect import detect_app, module_file
 from threetier.init.layout import TIER_ROLES, PlannedSubnet, free_space, lay_out_subnets
 from threetier.init.regions import choose_azs, zones_of
 from threetier.spec import SpecError
@@ -76,6 +76,7 @@ class AppPlan:
     python: str | None
     collectstatic: bool
     found: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,11 @@ def plan_app(source: Path, answers: InitAnswers, *, root: Path | None) -> AppPla
             fix="give a path relative to the app's source (requirements.txt or pyproject.toml)",
         )
     python = supported_python(detected.python, found)
+    warnings = [
+        f"app.{key}: {module} has no file under {detected.source} (an installed package? else a typo)"
+        for key, module in (("wsgi", wsgi.split(":")[0]), ("settings", settings))
+        if module and module_file(detected.source, module) is None
+    ]
     return AppPlan(
         source=source_path(detected.source, root),
         kind=detected.kind,
@@ -203,6 +209,7 @@ def plan_app(source: Path, answers: InitAnswers, *, root: Path | None) -> AppPla
         python=python,
         collectstatic=detected.collectstatic,
         found=found,
+        warnings=warnings,
     )
 
 
