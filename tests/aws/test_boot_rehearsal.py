@@ -1,8 +1,16 @@
-"""The EC2 boot rehearsed: `python -m threetier.aws.boot` as root under a temporary root,
-with the real unprivileged app user, against a moto server (Secrets Manager, S3), a fake
-IMDSv2 on loopback and a real PostgreSQL. Then gunicorn starts as the unit says (the
-app user, its EnvironmentFile) behind the generated nginx config (`nginx -t` first),
-and `/healthz` and a database page answer through nginx.
+"""The EC2 boot rehearsed: the user data script itself (threetier.aws.user_data, the bash
+the launch template carries) and the `python -m threetier.aws.boot` it runs, as root under
+a temporary root, with the real unprivileged app user, against a moto server (Secrets
+Manager, S3), a fake IMDSv2 on loopback and a real PostgreSQL. Then gunicorn starts as
+the unit says (the app user, its EnvironmentFile) behind the generated nginx config
+(`nginx -t` first), and `/healthz` and a database page answer through nginx.
+
+What the user data does runs for real: its log redirection (BOOT_LOG and the console,
+here a file), the bundle's download with the AWS CLI (the real one against moto when it
+is installed, else a stand-in that checks the same arguments), the unzip with the system
+python3.11, the media-mount commands (web servers only), the settings heredoc and the
+program's start. Only its absolute paths move under the temporary root, the program is
+told `--root/--rehearse/--imds`, and `dnf` is a stub that records what it was asked.
 
 Two "instances", as on AWS: the migrator (alone holds the master secret: it creates the
 app role and migrates as it) and a web server (never sees the master secret).
@@ -25,6 +33,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -37,7 +46,7 @@ import pytest
 from support import webapp_postgres
 from support.twin_helpers import traversable_tempdir
 
-from threetier.aws import boot
+from threetier.aws import boot, user_data
 from threetier.aws.app_bundle import stage_bundle
 from threetier.local.ports import allocate_ports
 from threetier.runtime import contract
@@ -128,7 +137,7 @@ def aws(moto_endpoint, moto_client, database):
     yield {"arns": arns, "app_password": app_password, "master_password": database.password, "s3": s3}
 
 
-def settings_for(role: str, aws, database, port: int) -> boot.BootSettings:
+def settings_for(role: str, aws, database, port: int, root: Path) -> boot.BootSettings:
     return boot.BootSettings(
         region=REGION, bundle_url="s3://cdk-assets/bundle.zip", app_port=port,
         db_host="127.0.0.1", db_port=str(database.port), db_name="uda_psql_db",
@@ -136,28 +145,85 @@ def settings_for(role: str, aws, database, port: int) -> boot.BootSettings:
         master_secret_arn=aws["arns"]["master"] if role == "migrator" else "",
         allowed_hosts=["127.0.0.1", "localhost"], csrf_trusted_origins=[f"http://127.0.0.1:{port}"],
         secure_cookies=False, db_sslmode="disable", listen_host="127.0.0.1",
+        # Where the stack puts the EFS mount: proof that (and when) the script runs it.
+        extra_commands=[f"echo mounted >{root}/media-mounted"],
     )
 
 
-def boot_instance(role: str, settings: boot.BootSettings, aws, moto_endpoint, imds) -> Path:
-    """What the user data does (bundle from S3, unpacked, settings written), then the program."""
+# The AWS CLI: the real one (Amazon Linux 2023 ships v2; v1 takes the same `s3 cp`), or a
+# stand-in that accepts exactly the user data's call and copies with boto3.
+AWS_CLI = shutil.which("aws")
+AWS_STAND_IN = f"""#!{SYSTEM_PYTHON}
+import sys
+args = sys.argv[1:]
+assert args[:2] == ["s3", "cp"] and args[4:] == ["--region", "{REGION}", "--only-show-errors"], args
+sys.path[:0] = {json.dumps(sys.path)}
+import boto3
+bucket, key = args[2].removeprefix("s3://").split("/", 1)
+boto3.client("s3", region_name="{REGION}").download_file(bucket, key, args[3])
+"""
+
+
+def tools(root: Path) -> Path:
+    """dnf as a stub that records its arguments, and the AWS CLI, first on PATH."""
+    directory = root / "rehearsal-bin"
+    directory.mkdir()
+    (directory / "dnf").write_text(f'#!/bin/sh\necho "$*" >>{root}/dnf-calls\n')
+    if AWS_CLI:
+        (directory / "aws").symlink_to(AWS_CLI)
+    else:
+        (directory / "aws").write_text(AWS_STAND_IN)
+    for tool in directory.iterdir():
+        if not tool.is_symlink():
+            tool.chmod(0o755)
+    return directory
+
+
+def rehearsal_script(role: str, settings: boot.BootSettings, root: Path, imds: str) -> str:
+    """The user data as rendered for `role`, its absolute paths under `root`, the console a
+    file, and the program told it is a rehearsal."""
+    script = user_data.boot_script(settings, role=role)
+    for path in (str(boot.Ec2Layout().app_dir), boot.BOOT_LOG):
+        assert path in script, path
+        script = script.replace(path, f"{root}{path}")
+    assert ">/dev/console" in script
+    script = script.replace(">/dev/console", f">{root}/console")
+    program = f"-m threetier.aws.boot {role} --settings {root}{boot.Ec2Layout().settings_file}"
+    assert program in script
+    return script.replace(program, f"{program} --root {root} --rehearse --imds {imds}")
+
+
+def boot_instance(role: str, aws, database, port: int, moto_endpoint, imds) -> Path:
+    """Run the user data script of `role` (which downloads the bundle, unpacks it, writes the
+    settings and runs the program) under a new temporary root."""
     root = traversable_tempdir(f"tt-boot-{role}-")
-    layout = boot.Ec2Layout(root)
-    layout.app_dir.mkdir(parents=True)
-    aws["s3"].download_file("cdk-assets", "bundle.zip", str(layout.app_dir / "bundle.zip"))
-    subprocess.run([SYSTEM_PYTHON, "-m", "zipfile", "-e", str(layout.app_dir / "bundle.zip"), str(layout.release)],
-                   check=True)
-    layout.settings_file.write_text(settings.to_json())
+    (root / "var" / "log").mkdir(parents=True)  # as on the AMI
+    settings = settings_for(role, aws, database, port, root)
+    script = root / "user-data.sh"
+    script.write_text(rehearsal_script(role, settings, root, imds))
     env = {
-        "PATH": os.environ["PATH"], "LANG": "C.UTF-8", "PYTHONPATH": str(layout.release / "src"),
+        # The system's python3.11 (as on Amazon Linux), never a pyenv one under /root.
+        "PATH": f"{tools(root)}:{Path(SYSTEM_PYTHON).parent}:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
         "AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
     }
-    result = subprocess.run(
-        [SYSTEM_PYTHON, "-m", "threetier.aws.boot", role, "--settings", str(layout.settings_file),
-         "--root", str(root), "--rehearse", "--imds", imds],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, f"{role} boot failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    result = subprocess.run(["/bin/bash", str(script)], env=env, capture_output=True, text=True, timeout=600)
+    log = root / boot.BOOT_LOG.lstrip("/")
+    output = log.read_text()[-6000:] if log.exists() else result.stdout[-3000:] + result.stderr[-3000:]
+    if result.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.fail(f"{role} user data failed (exit {result.returncode}):\n{output}")
+
+    # What the user data did itself, before and around the program.
+    layout = boot.Ec2Layout(root)
+    assert (root / "dnf-calls").read_text().splitlines()[0] == f"install -y {boot.PYTHON} aws-cfn-bootstrap"
+    assert (layout.app_dir / "bundle.zip").is_file() and (layout.release / "requirements.txt").is_file()
+    assert boot.BootSettings.from_json(layout.settings_file.read_text()) == boot.BootSettings.from_json(
+        settings.to_json())
+    assert (root / "media-mounted").exists() == (role == "web")  # the migrator mounts nothing
+    for copy in (log, root / "console"):  # the boot log, and the console's copy of it
+        text = copy.read_text()
+        assert f"threetier boot ({role}): start" in text and f"threetier boot ({role}): done" in text, copy
+        assert aws["master_password"] not in text and aws["app_password"] not in text
     return root
 
 
@@ -214,9 +280,8 @@ def test_a_booted_web_server_serves_the_database_through_nginx_as_the_app_user(a
     roots = []
     processes: list[subprocess.Popen] = []
     try:
-        roots.append(boot_instance("migrator", settings_for("migrator", aws, database, port), aws, moto_endpoint,
-                                   imds))
-        root = boot_instance("web", settings_for("web", aws, database, port), aws, moto_endpoint, imds)
+        roots.append(boot_instance("migrator", aws, database, port, moto_endpoint, imds))
+        root = boot_instance("web", aws, database, port, moto_endpoint, imds)
         roots.append(root)
         layout = boot.Ec2Layout(root)
 

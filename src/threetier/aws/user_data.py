@@ -3,9 +3,23 @@ instance, then `python -m threetier.aws.boot ROLE` (threetier.aws.boot does the 
 seed 000's nginx → gunicorn (unix socket) → Django, automated, from
 threetier.runtime.contract).
 
-Bash does only what must come before Python can run from the bundle: python3.11 and
-cfn-signal (dnf), the log agent (so even a failed boot's log arrives), the bundle
-(`aws s3 cp`: the program is inside it), the media mount, and the settings file.
+Bash does only what must come before Python can run from the bundle, each for a reason:
+
+- the log: everything below goes to BOOT_LOG and to the instance's console, whose last
+  64 KB `aws ec2 get-console-output` returns for an hour after the instance is gone (the
+  migrator terminates itself, also when it fails, and ships no log of its own);
+- `dnf install python3.11 aws-cfn-bootstrap`: Amazon Linux 2023's own Python is 3.9 and
+  the wheelhouse is CPython 3.11's; cfn-signal must work even when the program fails;
+- the log agent (web servers): installed first, so even a failed boot's log arrives;
+- the bundle: `aws s3 cp` (the AWS CLI comes with the AMI) and `python3.11 -m zipfile`.
+  The program is inside the bundle, so it cannot fetch it; the instance role may read
+  that one object (web_tier.read_bundle);
+- the media mount (web servers only: the migrator's role has no EFS grant, and
+  migrating touches no upload);
+- the settings file, then the program.
+
+tests/aws/test_boot_rehearsal.py runs this script itself (paths under a temporary root,
+dnf a stub), with the real AWS CLI against moto when it is installed.
 
 Values that only exist at deploy time (the ALB's DNS name, the database endpoint, the
 secrets' ARNs, the bundle's S3 URL) arrive as CDK tokens inside the strings and become
@@ -80,9 +94,9 @@ def boot_commands(settings: BootSettings, *, role: str = "web") -> str:
         raise ValueError("a web server's settings never name the master secret")
     layout = LAYOUT
     bundle = layout.app_dir / "bundle.zip"
-    extra = "\n".join(settings.extra_commands)
+    extra = "\n".join(settings.extra_commands) if role == "web" else ""
     return f"""set -euo pipefail
-exec >>{BOOT_LOG} 2>&1
+exec > >(tee -a {BOOT_LOG} >/dev/console) 2>&1
 echo "threetier boot ({role}): start $(date -Is)"
 
 dnf install -y {PYTHON} aws-cfn-bootstrap
