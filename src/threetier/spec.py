@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from threetier.errors import ThreetierError
-from threetier.paths import parameters_dir
+from threetier.paths import parameters_dir, project_root
 
 SubnetTier = Literal["public", "private", "isolated"]
 DEFAULT_ENV = "default"
@@ -169,6 +169,10 @@ class Dns(_Model):
     hosted_zone_id: str | None = Field(None, pattern=r"^Z[A-Z0-9]{4,32}$")
     certificate_arn: str | None = Field(None, pattern=r"^arn:aws:acm:")
     failover: bool = True
+    # CloudFront in front of the ALB (needs a domain): an origin group, primary the ALB and
+    # secondary the sorry site, fails GET/HEAD/OPTIONS over per request on 500/502/503/504
+    # or no answer; the ALB then takes connections from CloudFront only (docs/aws.md).
+    cloudfront: bool = False
     # Why a production environment may run without a domain (plain HTTP); `check` and
     # `deploy` refuse prod without a domain unless this says why (threetier.checks.preflight).
     plain_http_reason: str | None = Field(None, min_length=20)
@@ -181,6 +185,9 @@ class Dns(_Model):
             raise ValueError(f"domain {self.domain!r} is not inside zone_name {self.zone_name!r}")
         if (self.zone_name or self.hosted_zone_id) and not self.domain:
             raise ValueError("zone_name/hosted_zone_id are set but domain is not")
+        if self.cloudfront and not self.domain:
+            raise ValueError("cloudfront is set but domain is not: CloudFront serves the domain "
+                             "(set dns.domain and dns.hosted_zone_id, or cloudfront = false)")
         return self
 
     @property
@@ -253,6 +260,12 @@ class Local(_Model):
     lb_try_duration_seconds: float = Field(5, ge=0, le=60)
     health_check: TwinHealthCheck = TwinHealthCheck()
     failover_check: TwinFailoverCheck = TwinFailoverCheck()
+    # The CloudFront stage (origin failover per request) beside the failover stage, so a
+    # drill measures both designs at once; None: not run.
+    cdn_port: int | None = Field(None, ge=1024, le=65535)
+    # Twin-only override of load_balancer.deregistration_delay_seconds (a drained instance
+    # takes traffic again after it).
+    deregistration_delay_seconds: float | None = Field(None, ge=0, le=3600)
 
 
 class DrillExpectations(_Model):
@@ -260,6 +273,51 @@ class DrillExpectations(_Model):
     db_max_lost_writes: int = Field(0, ge=0)
     db_rto_seconds: float = Field(10, gt=0)
     slack_seconds: float = Field(1, ge=0)
+
+
+class App(_Model):
+    """The app the web tier runs: the bundled registry (no `source`), or the user's own
+    Django project or WSGI app (docs/apps.md). Relative paths are relative to the
+    directory that holds `parameters/`."""
+
+    source: str | None = Field(None, min_length=1, description="the app's directory; unset: the bundled registry")
+    wsgi: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", description="module:callable")
+    settings: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*$", description="Django settings module")
+    requirements: str | None = Field(None, min_length=1, description="requirements file or pyproject.toml")
+    python: Literal["3.11", "3.12", "3.13"] = "3.11"
+    # None: Django's migrate (under threetier's migration lock) for a Django app; "": none.
+    migrate: str | None = None
+    collectstatic: bool = True
+    # The app's own health endpoint, which the load balancer then probes (it must equal
+    # load_balancer.health_check.path); None: threetier's middleware answers /healthz and /readyz.
+    health_path: str | None = Field(None, pattern=r"^/[^\s]*$")
+
+    @model_validator(mode="after")
+    def _source_keys(self) -> App:
+        if self.source is None:
+            given = [k for k in ("wsgi", "settings", "requirements", "migrate", "health_path")
+                     if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} set without source: they describe your own app; "
+                                 "set app.source to its directory (or remove them for the bundled registry)")
+        elif not (self.wsgi or self.settings):
+            raise ValueError("source is set but neither wsgi nor settings: name the WSGI callable "
+                             "(app.wsgi = \"mysite.wsgi:application\") or the Django settings module")
+        return self
+
+    @property
+    def bundled(self) -> bool:
+        return self.source is None
+
+    @property
+    def django(self) -> bool:
+        return self.source is None or self.settings is not None
+
+    def wsgi_callable(self) -> str | None:
+        """module:callable; a Django project's default is <settings package>.wsgi:application."""
+        if self.wsgi or self.source is None:
+            return self.wsgi
+        return f"{(self.settings or '').rpartition('.')[0] or self.settings}.wsgi:application"
 
 
 class Spec(_Model):
@@ -276,8 +334,11 @@ class Spec(_Model):
     environment: Environment = Environment()
     local: Local = Local()
     drill: DrillExpectations = DrillExpectations()
+    app: App = App()
 
     env_name: str = Field(DEFAULT_ENV, exclude=True)
+    # The directory that holds parameters/ (app.source is relative to it); None: the project root.
+    base_dir: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
     def _topology(self) -> Spec:
@@ -295,6 +356,13 @@ class Spec(_Model):
         azs = self.web_azs
         return [azs[i % len(azs)] for i in range(self.web.instances)]
 
+    def app_source(self) -> Path | None:
+        """The user's app directory, absolute; None for the bundled registry."""
+        if self.app.source is None:
+            return None
+        source = Path(self.app.source).expanduser()
+        return source if source.is_absolute() else (Path(self.base_dir) if self.base_dir else project_root()) / source
+
     def twin_health_check(self) -> dict[str, float]:
         """The health check the twin's load balancer uses: the ALB's, with twin overrides."""
         hc, over = self.load_balancer.health_check, self.local.health_check
@@ -305,6 +373,10 @@ class Spec(_Model):
             "healthy_threshold": over.healthy_threshold or hc.healthy_threshold,
             "unhealthy_threshold": over.unhealthy_threshold or hc.unhealthy_threshold,
         }
+
+    def twin_deregistration_delay(self) -> float:
+        over = self.local.deregistration_delay_seconds
+        return float(self.load_balancer.deregistration_delay_seconds if over is None else over)
 
     def route53_health_check(self) -> dict:
         """The stack's AWS::Route53::HealthCheck on the ALB, as aws/constructs/dns.py builds it:
@@ -396,6 +468,12 @@ def topology_problems(spec: Spec) -> list[str]:
         problems.append("web.autoscaling: min_capacity is above max_capacity")
     if spec.web.fargate.min_tasks > spec.web.fargate.max_tasks:
         problems.append("web.fargate: min_tasks is above max_tasks")
+    app_health = spec.app.health_path
+    if app_health and app_health != spec.load_balancer.health_check.path:
+        problems.append(
+            f"app.health_path: {app_health} is the app's own health endpoint, but the load balancer probes "
+            f"{spec.load_balancer.health_check.path}; set load_balancer.health_check.path = \"{app_health}\" too"
+        )
     local = spec.local
     ports = {
         "local.http_port": local.http_port,
@@ -403,6 +481,7 @@ def topology_problems(spec: Spec) -> list[str]:
         "local.lb_port": local.lb_port,
         "local.db_port": local.db_port,
         "local.db_port + 1 (standby)": local.db_port + 1,
+        **({"local.cdn_port": local.cdn_port} if local.cdn_port else {}),
     }
     app_ports = range(local.first_app_port, local.first_app_port + spec.web.instances)
     for key, port in ports.items():
@@ -411,7 +490,7 @@ def topology_problems(spec: Spec) -> list[str]:
                 f"{key}: {port} collides with the app instances' ports {app_ports.start}-{app_ports.stop - 1}"
             )
     if len(set(ports.values())) < len(ports):
-        problems.append("local: http_port, https_port, lb_port and db_port (and db_port + 1) must all differ")
+        problems.append("local: http_port, https_port, lb_port, db_port (and db_port + 1) and cdn_port must all differ")
     return problems
 
 
@@ -439,12 +518,14 @@ def load_spec(env: str | None = None, *, path: Path | None = None) -> Spec:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}", fix="correct the syntax at that line") from None
-    return parse_spec(data, env_name=env, source=str(path))
+    return parse_spec(data, env_name=env, source=str(path), base_dir=path.resolve().parent.parent)
 
 
-def parse_spec(data: dict, *, env_name: str = DEFAULT_ENV, source: str = "parameters") -> Spec:
+def parse_spec(
+    data: dict, *, env_name: str = DEFAULT_ENV, source: str = "parameters", base_dir: Path | None = None
+) -> Spec:
     try:
-        return Spec.model_validate({**data, "env_name": env_name})
+        return Spec.model_validate({**data, "env_name": env_name, "base_dir": str(base_dir) if base_dir else None})
     except ValidationError as exc:
         details = _describe(exc)
         raise SpecError(

@@ -27,6 +27,7 @@ from threetier.checks.preflight import (
     template_problems,
 )
 from threetier.checks.pricer import CostReport, cost_drivers
+from threetier.checks.readiness import app_findings
 from threetier.checks.traps import spec_traps
 from threetier.errors import ThreetierError
 from threetier.spec import Spec
@@ -56,6 +57,7 @@ def run_checks(
     synthesized templates. `docker_problem` (default: ask the Docker daemon) only warns here:
     `check` builds no image, `deploy` does and stops on it."""
     findings = spec_traps(spec) + spec_problems(spec)
+    findings += app_findings(spec)  # the user's app's HA-readiness (none for the bundled registry)
     findings += docker_problems(spec, docker_problem or docker_daemon_problem, severity="warning")
     if blocks_synth(findings):
         raise ThreetierError(

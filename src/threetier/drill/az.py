@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import time
 
+from threetier.apps.routes import drill_routes, what_broke
+from threetier.checks.readiness import drill_notes
 from threetier.drill import scorecard
 from threetier.drill.db import Writer, count_missing, first_ack_after, throttle_notes, wait_for_redundancy
 from threetier.drill.load import LoadLoop, Outcome, wait_until
@@ -84,10 +86,11 @@ def drill_az(target: ZoneDrillTarget, spec: Spec, *, az: str | None = None, max_
     if not wait_until(lambda: all(target.target_health().values()), timeout=max(30.0, 3 * healthy_window)):
         raise_not_ready(target)
 
-    writer = Writer(target.url, tag="z", comment="drill az")
+    routes = drill_routes(spec)
+    writer = Writer(target.url, tag="z", comment="drill az", routes=routes)
     writes = LoadLoop(writer, ok=lambda r: r.status_code == 201, max_requests=100_000, max_seconds=max_seconds,
                       verify=target.verify).start()
-    reads = LoadLoop(lambda s: s.get(f"{target.url}/users/", timeout=10), max_requests=100_000,
+    reads = LoadLoop(lambda s: s.get(f"{target.url}{routes.read}", timeout=10), max_requests=100_000,
                      max_seconds=max_seconds, verify=target.verify).start()
     time.sleep(1.0)
     killed_at, killed_mono = time.time(), time.monotonic()
@@ -105,7 +108,8 @@ def drill_az(target: ZoneDrillTarget, spec: Spec, *, az: str | None = None, max_
 
     acknowledged = [uid for uid, o in zip(writer.sent, write_outcomes, strict=False) if o.ok]
     result.acknowledged_writes = len(acknowledged)
-    result.lost_writes = count_missing(target, acknowledged)
+    result.lost_writes = count_missing(target, acknowledged, routes)
+    result.notes += what_broke([o.status for o in (*read_outcomes, *write_outcomes)], routes) + drill_notes(spec)
     result.requests = len(read_outcomes) + len(write_outcomes)
     failed_reads = sum(not o.ok for o in read_outcomes)
     failed_writes = sum(not o.ok for o in write_outcomes)

@@ -13,6 +13,8 @@ import time
 
 import requests
 
+from threetier.apps.routes import BUNDLED_ROUTES, DrillRoutes, drill_routes, what_broke
+from threetier.checks.readiness import drill_notes
 from threetier.drill import scorecard
 from threetier.drill.load import LoadLoop, drill_session, wait_until
 from threetier.drill.report import DrillResult
@@ -24,8 +26,8 @@ from threetier.spec import Spec
 class Writer:
     """Creates users with unique ids (at most 10 characters, as the model requires)."""
 
-    def __init__(self, url: str, *, tag: str = "d", comment: str = "drill db"):
-        self.url, self.comment = url, comment
+    def __init__(self, url: str, *, tag: str = "d", comment: str = "drill db", routes: DrillRoutes = BUNDLED_ROUTES):
+        self.url, self.comment, self.routes = url, comment, routes
         self.prefix = tag[:1] + format(int(time.time()) % 36**3, "03x")[-3:]
         self.counter = itertools.count()
         self.sent: list[str] = []
@@ -33,11 +35,8 @@ class Writer:
     def __call__(self, session: requests.Session) -> requests.Response:
         user_id = f"{self.prefix}{next(self.counter):06d}"
         self.sent.append(user_id)
-        return session.post(
-            f"{self.url}/api/users/",
-            json={"user_id": user_id, "user_name": "drill", "password": "drill-pass-1", "comment": self.comment},
-            timeout=15,
-        )
+        path, body = self.routes.write(user_id, self.comment)
+        return session.post(f"{self.url}{path}", json=body, timeout=15)
 
 
 def drill_db(target: DatabaseDrillTarget, spec: Spec, *, max_seconds: float | None = None) -> DrillResult:
@@ -57,14 +56,17 @@ def drill_db(target: DatabaseDrillTarget, spec: Spec, *, max_seconds: float | No
             f"{target.label}: no standby database to fail over to (roles: {roles})",
             fix="set database.multi_az = true in the parameters and run `threetier up` again",
         )
-    writer = Writer(target.url)
+    routes = drill_routes(spec)
+    writer = Writer(target.url, routes=routes)
     loop = LoadLoop(
         writer, ok=lambda r: r.status_code == 201, max_requests=100_000, max_seconds=max_seconds,
         verify=target.verify,
     ).start()
     time.sleep(1.0)
-    killed_at = time.monotonic()
     victim = target.kill_primary_database()
+    # After the call: it finds the primary first (a query per node), and a write acknowledged
+    # meanwhile by the still-living primary is no recovery.
+    killed_at = time.monotonic()
     result.rto_seconds = first_ack_after(loop, killed_at, timeout=patience)
     time.sleep(1.0)
     outcomes = loop.stop()
@@ -72,9 +74,9 @@ def drill_db(target: DatabaseDrillTarget, spec: Spec, *, max_seconds: float | No
     result.requests = len(outcomes)
     result.failed_requests = sum(not o.ok for o in outcomes)
     result.acknowledged_writes = len(acknowledged)
-    result.lost_writes = count_missing(target, acknowledged)
+    result.lost_writes = count_missing(target, acknowledged, routes)
     result.notes.append(f"killed {victim}; roles now {target.database_roles()}")
-    result.notes += throttle_notes(outcomes)
+    result.notes += throttle_notes(outcomes) + what_broke([o.status for o in outcomes], routes) + drill_notes(spec)
     if result.rto_seconds is None:
         result.notes.append("writes did not resume within the time limit")
     result.scorecard = [
@@ -112,10 +114,10 @@ def first_ack_after(loop: LoadLoop, killed_at: float, *, timeout: float) -> floa
     return None if first is None else first.finished - killed_at
 
 
-def count_missing(target: DatabaseDrillTarget, user_ids: list[str]) -> int:
+def count_missing(target: DatabaseDrillTarget, user_ids: list[str], routes: DrillRoutes = BUNDLED_ROUTES) -> int:
     missing = 0
     with drill_session(target.verify) as session:
         for user_id in user_ids:
-            response = session.get(f"{target.url}/api/users/{user_id}/", timeout=15)
+            response = session.get(f"{target.url}{routes.written(user_id)}", timeout=15)
             missing += response.status_code != 200
     return missing

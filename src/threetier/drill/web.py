@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 
+from threetier.apps.routes import drill_routes, what_broke
+from threetier.checks.readiness import drill_notes
 from threetier.drill import scorecard
 from threetier.drill.load import LoadLoop, Outcome, failures, wait_until
 from threetier.drill.report import DrillResult
@@ -60,8 +62,9 @@ def drill_web(target: DrillTarget, spec: Spec, *, max_seconds: float = 120) -> D
     if not wait_until(lambda: all(target.target_health().values()), timeout=max(30.0, 3 * healthy_window)):
         raise_not_ready(target)
 
+    routes = drill_routes(spec)
     loop = LoadLoop(
-        lambda s: s.get(f"{target.url}/users/", timeout=10), max_requests=100_000,
+        lambda s: s.get(f"{target.url}{routes.read}", timeout=10), max_requests=100_000,
         max_seconds=max_seconds, verify=target.verify,
     ).start()
     time.sleep(min(1.0, max_seconds / 10))  # a steady baseline before the failure
@@ -94,6 +97,7 @@ def drill_web(target: DrillTarget, spec: Spec, *, max_seconds: float = 120) -> D
     result.notes.append(f"killed {victim}; instances seen in responses: {', '.join(served_by)}")
     if statuses:
         result.notes.append(f"failed requests answered: {', '.join(statuses)}")
+    result.notes += what_broke([o.status for o in outcomes], routes) + drill_notes(spec)
 
     model = {side: scorecard.failed_requests(side, rate=rate, share=share) for side in (twin_settings, aws_settings)}
     result.scorecard = [

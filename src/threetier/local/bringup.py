@@ -32,7 +32,9 @@ from threetier.local.webapp import (
     app_env,
     manage,
     mark_static_collected,
+    one_off_commands,
     prepare_instances,
+    prepare_user_app,
     require_nginx,
     static_is_current,
 )
@@ -195,10 +197,12 @@ def _prepare_webapp(plan: TwinPlan, progress: Progress) -> None:
     """Migrations (and collectstatic when the code's static files changed) run once,
     before any instance starts, so instances never race each other to migrate."""
     layout = plan.layout
-    commands = [["migrate", "--noinput"]]
-    static_current = static_is_current(layout.static)
-    if not static_current:
-        commands.append(["collectstatic", "--noinput"])
+    if plan.app.source is not None:
+        # The user's app: a fresh copy of its code and its own venv (rebuilt when its requirements change).
+        prepare_user_app(plan.app, progress)
+    # The registry's collected files are reused while its code is unchanged; a user's app collects each time.
+    static_current = plan.app.source is None and static_is_current(layout.static)
+    commands = one_off_commands(plan.app, collect=not static_current)
     progress(
         "applying database migrations (once, before the instances start)"
         + ("" if static_current else " and collecting static files")
@@ -206,7 +210,7 @@ def _prepare_webapp(plan: TwinPlan, progress: Progress) -> None:
     manage(commands, manage_env(plan), log_dir=layout.logs, user=plan.users.web, cwd=layout.root)
     # Each instance's nginx config (its own pid, temp and log paths), checked with `nginx -t`.
     prepare_instances(list(plan.instances), plan.app, plan.users.web)
-    if not static_current:
+    if not static_current and plan.app.source is None:
         chown_to(mark_static_collected(layout.static), plan.users.web)
 
 

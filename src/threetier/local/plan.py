@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from threetier.apps.environment import venv_python
+from threetier.apps.identity import AppSource, app_identity
+from threetier.apps.release import release_dir
 from threetier.local import failover, postgres, replacer, watchdog
 from threetier.local.caddy import LbSettings, caddy_service
 from threetier.local.failover import FailoverConfig
@@ -131,6 +134,12 @@ def build_plan(spec: Spec, layout: Layout, *, binaries: Binaries, users: OsUsers
         Instance(name, azs[i], local.first_app_port + i) for i, name in enumerate(instance_names(azs))
     )
     url = f"https://127.0.0.1:{local.https_port}"
+    # A user's app runs from its release copy with its own venv, both under <state>/app.
+    source, app_state = AppSource.of(spec), layout.root / "app"
+    user_app = {} if source is None else {
+        "app": app_identity(spec, release_dir(app_state)), "python": str(venv_python(app_state / "venv")),
+        "source": source, "app_state": app_state,
+    }
     app = AppSettings(
         db_hosts=["127.0.0.1" for _ in nodes],
         db_ports=[node.port for node in nodes],
@@ -142,6 +151,7 @@ def build_plan(spec: Spec, layout: Layout, *, binaries: Binaries, users: OsUsers
         media_root=layout.media,
         static_root=layout.static,
         instances_dir=layout.root / "instances",
+        **user_app,
     )
     health = spec.twin_health_check()
     lb = LbSettings(
@@ -152,6 +162,8 @@ def build_plan(spec: Spec, layout: Layout, *, binaries: Binaries, users: OsUsers
         health=health,
         try_duration_seconds=local.lb_try_duration_seconds,
         semantics=local.lb_semantics,
+        deregistration_delay_seconds=spec.twin_deregistration_delay(),
+        cdn_port=local.cdn_port,
     )
     dns = failover.failover_config(
         layout, listen_port=local.https_port, lb_port=local.lb_port, check=spec.twin_failover_check(),

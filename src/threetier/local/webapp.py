@@ -17,9 +17,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from threetier.apps.identity import AppSource
 from threetier.errors import ThreetierError
 from threetier.local.postgres import chown_to, demote_kwargs
 from threetier.local.services import Probe, Service
@@ -56,6 +58,12 @@ class AppSettings:
     media_root: Path
     static_root: Path
     instances_dir: Path  # <state>/instances: one directory per instance
+    # Which app: the bundled registry (run by the tool's own Python), or the user's, whose
+    # release copy and venv live in <state>/app (threetier.apps.release, .environment).
+    app: contract.AppIdentity = contract.BUNDLED_APP
+    python: str = sys.executable
+    source: AppSource | None = None
+    app_state: Path | None = None
 
 
 def app_config(settings: AppSettings) -> contract.AppConfig:
@@ -70,6 +78,8 @@ def app_config(settings: AppSettings) -> contract.AppConfig:
         media_root=str(settings.media_root),
         media_backend="filesystem",
         revision="local",
+        app=settings.app,
+        drill_probes=True,  # a rehearsal: the wrapper's drill probes answer (never on AWS)
     )
 
 
@@ -122,7 +132,7 @@ def instance_service(
     directory = instance_dir(settings, name)
     sock = directory / SOCKET_NAME
     env = {**app_env(settings), **contract.instance_environment(name, az)}
-    gunicorn = contract.gunicorn_command(sys.executable, bind=contract.unix_bind(sock), name=name)
+    gunicorn = contract.gunicorn_command(settings.python, bind=contract.unix_bind(sock), name=name, app=settings.app)
     return Service(
         name=name,
         kind="web",
@@ -235,22 +245,44 @@ def mark_static_collected(static_root: Path) -> Path:
     return marker
 
 
+def prepare_user_app(settings: AppSettings, progress: Callable[[str], None]) -> None:
+    """The user's app before its instances start: its code copied into <state>/app/release
+    (theirs to read, not to change: the web user is not its owner, as on EC2) and its venv."""
+    from threetier.apps import environment, readiness, release  # noqa: PLC0415 - only for a user's app
+
+    if settings.source is None or settings.app_state is None:
+        return
+    source = settings.source.checked_directory()
+    progress(f"copying the app from {source} into {release.release_dir(settings.app_state)}")
+    copy = release.copy_release(source, settings.app_state)
+    environment.ensure_venv(settings.source, settings.app_state, progress=progress)
+    # Its HA-readiness facts, for the drills' report (`check` reports them as findings).
+    readiness.save_facts(settings.app_state, readiness.inspect_app(
+        settings.source, settings.app_state, settings=settings.app.settings, directory=copy))
+
+
+def one_off_commands(settings: AppSettings, *, collect: bool) -> list[tuple[str, list[str]]]:
+    """(log name, argv) of the one-off steps `up` runs before the instances: the contract's
+    migrate (under the advisory lock) and, when `collect`, collectstatic; the app's own
+    steps when it is the user's (app.migrate, app.collectstatic), none when it has none."""
+    steps = [("migrate", contract.migrate_command(settings.python, settings.app))]
+    if collect:
+        steps.append(("collectstatic", contract.collectstatic_command(settings.python, settings.app)))
+    return [(name, argv) for name, argv in steps if argv]
+
+
 def manage(
-    commands: list[list[str]], env: dict[str, str], *, log_dir: Path, timeout: float = 180,
+    commands: list[tuple[str, list[str]]], env: dict[str, str], *, log_dir: Path, timeout: float = 180,
     user: str | None = None, cwd: Path | None = None,
 ) -> None:
-    """Run `python -m threetier.webapp ARGS` for each command (`migrate`: the contract's
-    `python -m threetier.runtime migrate`, under the advisory lock), side by side (migrate needs
-    the database, collectstatic does not: neither waits for the other), with the
-    instances' environment and OS user (None: ourselves); each writes logs/<command>.log
-    (opened by us, so the user needs no access to logs/). Raises on the first failure."""
+    """Run each (log name, argv) of `one_off_commands` side by side (migrate needs the
+    database, collectstatic does not: neither waits for the other), with the instances'
+    environment and OS user (None: ourselves); each writes logs/<name>.log (opened by us,
+    so the user needs no access to logs/). Raises on the first failure."""
     running = []
-    for args in commands:
-        log = log_dir / f"{args[0]}.log"
+    for name, argv in commands:
+        log = log_dir / f"{name}.log"
         out = log.open("a")
-        # migrate is the contract's one-off step: under the migration advisory lock.
-        argv = contract.migrate_command(sys.executable) if args[0] == "migrate" else [
-            sys.executable, "-m", "threetier.webapp", *args]
         out.write(f"\n$ {' '.join(argv[1:])}\n")
         out.flush()
         process = subprocess.Popen(
@@ -258,7 +290,7 @@ def manage(
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=cwd, **demote_kwargs(user),
         )
-        running.append((args, log, out, process))
+        running.append((argv[1:], log, out, process))
     deadline = time.monotonic() + timeout
     failures = []
     for args, log, out, process in running:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,42 @@ from threetier.webapp.limits import MULTIPART_BODY_MAX
 SETTINGS_MODULE = "threetier.webapp.settings.production"
 WSGI_APP = "threetier.webapp.wsgi:application"
 GUNICORN_CONFIG = "python:threetier.runtime.gunicorn_conf"
+# What gunicorn serves for a user's app: its callable (THREETIER_APP_WSGI) wrapped in
+# threetier's health and identity middleware (threetier.apps.wsgi).
+APP_WRAPPER = "threetier.apps.wsgi:application"
+
+
+@dataclass(frozen=True)
+class AppIdentity:
+    """Which app an instance runs: the bundled registry (the defaults) or a user's own.
+
+    `directory`: where the app's code is on this runtime ("" = installed, the bundled
+    app); `settings`: its Django settings module ("" = not Django); `migrate`: None =
+    Django's migrate under the migration lock, "" = none, else a command line run in
+    `directory`; `health_path`: the app's own health endpoint ("" = the middleware's).
+    """
+
+    wsgi: str = WSGI_APP
+    settings: str = SETTINGS_MODULE
+    directory: str = ""
+    migrate: str | None = None
+    collectstatic: bool = True
+    health_path: str = ""
+
+    @property
+    def bundled(self) -> bool:
+        return not self.directory and self.wsgi == WSGI_APP
+
+    @property
+    def django(self) -> bool:
+        return bool(self.settings)
+
+    def server_wsgi(self) -> str:
+        """The callable gunicorn loads: the registry's own, or the wrapper around the user's."""
+        return WSGI_APP if self.bundled else APP_WRAPPER
+
+
+BUNDLED_APP = AppIdentity()
 
 # --- the environment (threetier.webapp.settings.base documents what each one means) -----
 
@@ -45,6 +83,19 @@ REVISION = "THREETIER_REVISION"
 REGION = "AWS_DEFAULT_REGION"  # boto3 (django-storages' S3 backend) does not read it from IMDS
 INSTANCE_NAME = "THREETIER_INSTANCE_NAME"
 AZ = "THREETIER_AZ"
+# Which app (AppIdentity): read by the wrapper and the one-off steps.
+APP_DIR = "THREETIER_APP_DIR"
+APP_WSGI = "THREETIER_APP_WSGI"
+APP_HEALTH_PATH = "THREETIER_APP_HEALTH_PATH"
+APP_MIGRATE = "THREETIER_APP_MIGRATE"  # "default" (Django's, under the lock), "none", or a command line
+APP_COLLECTSTATIC = "THREETIER_APP_COLLECTSTATIC"  # "on" | "off"
+# "on" in the twin only: the wrapper's drill probes (threetier.apps.probes) answer.
+DRILL_PROBES = "THREETIER_DRILL_PROBES"
+# Built in the app's own process at start-up (`process_environment`), never written to
+# a file: they hold the password. DATABASE_URL as dj-database-url reads it, and libpq's
+# own variables (a multi-host pair lives in PGHOST/PGPORT: a URL holds one host).
+DATABASE_URL = "DATABASE_URL"
+LIBPQ_VARIABLES = ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGSSLMODE", "PGTARGETSESSIONATTRS")
 
 # --- the secrets -------------------------------------------------------------------------
 
@@ -137,6 +188,8 @@ class AppConfig:
     db_sslmode: str = ""  # "" = libpq's default; "require" on RDS (its parameter group forces TLS)
     region: str = ""
     revision: str = "unversioned"
+    app: AppIdentity = BUNDLED_APP
+    drill_probes: bool = False  # the twin's rehearsals only
 
 
 def app_environment(config: AppConfig) -> dict[str, str]:
@@ -144,7 +197,13 @@ def app_environment(config: AppConfig) -> dict[str, str]:
     Every key is always present (empty when it does not apply), so the three runtimes
     emit the same keys."""
     return {
-        SETTINGS: SETTINGS_MODULE,
+        SETTINGS: config.app.settings,
+        APP_DIR: config.app.directory,
+        APP_WSGI: "" if config.app.bundled else config.app.wsgi,
+        APP_HEALTH_PATH: config.app.health_path,
+        APP_MIGRATE: "default" if config.app.migrate is None else (config.app.migrate.strip() or "none"),
+        APP_COLLECTSTATIC: "on" if config.app.collectstatic else "off",
+        DRILL_PROBES: "on" if config.drill_probes else "off",
         DB_HOST: config.db_host,
         DB_PORT: config.db_port,
         DB_NAME: config.db_name,
@@ -167,6 +226,54 @@ def instance_environment(name: str, az: str) -> dict[str, str]:
     return {INSTANCE_NAME: name, AZ: az}
 
 
+def app_identity(environ: Mapping[str, str]) -> AppIdentity:
+    """The AppIdentity an `app_environment` describes (what the one-off steps and the
+    container's entrypoint read; absent keys: the bundled registry)."""
+    migrate = environ.get(APP_MIGRATE, "default")
+    return AppIdentity(
+        wsgi=environ.get(APP_WSGI) or WSGI_APP,
+        settings=environ.get(SETTINGS, SETTINGS_MODULE),
+        directory=environ.get(APP_DIR, ""),
+        migrate=None if migrate == "default" else ("" if migrate == "none" else migrate),
+        collectstatic=environ.get(APP_COLLECTSTATIC, "on") != "off",
+        health_path=environ.get(APP_HEALTH_PATH, ""),
+    )
+
+
+def database_url(environ: Mapping[str, str], password: str) -> str:
+    """DATABASE_URL from the discrete variables: `postgres://user:pw@host:port/name`; with
+    a multi-host pair (the twin's) the host is left out, so libpq takes PGHOST/PGPORT."""
+    hosts = environ.get(DB_HOST, "")
+    auth = f"{urllib.parse.quote(environ.get(DB_USER, ''), safe='')}:{urllib.parse.quote(password, safe='')}"
+    where = "" if "," in hosts else f"{hosts}:{environ.get(DB_PORT) or '5432'}"
+    query = f"?sslmode={environ[DB_SSLMODE]}" if environ.get(DB_SSLMODE) else ""
+    return f"postgres://{auth}@{where}/{urllib.parse.quote(environ.get(DB_NAME, ''), safe='')}{query}"
+
+
+def process_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """What an app process adds to its own environment at start-up (the wrapper and the
+    one-off steps): the secret key's value (from its file when given as one), the
+    password, DATABASE_URL and libpq's variables. Nothing here ever reaches a file."""
+    added: dict[str, str] = {}
+    for secret in APP_SECRETS:
+        if not environ.get(secret.value_variable) and environ.get(secret.variable):
+            with open(environ[secret.variable], encoding="utf-8") as handle:
+                added[secret.value_variable] = handle.read().strip()
+    password = added.get(DB_PASSWORD.value_variable) or environ.get(DB_PASSWORD.value_variable, "")
+    if not environ.get(DB_HOST):
+        return added
+    added.update({
+        DATABASE_URL: database_url(environ, password),
+        "PGHOST": environ[DB_HOST], "PGPORT": environ.get(DB_PORT) or "5432",
+        "PGDATABASE": environ.get(DB_NAME, ""), "PGUSER": environ.get(DB_USER, ""), "PGPASSWORD": password,
+        # The primary only: after a failover the pair's new primary, never the read-only standby.
+        "PGTARGETSESSIONATTRS": "read-write",
+    })
+    if environ.get(DB_SSLMODE):
+        added["PGSSLMODE"] = environ[DB_SSLMODE]
+    return added
+
+
 def contract_keys(environment: Mapping[str, str]) -> set[str]:
     """The keys an environment gives the app, a secret given as a file or as its value
     counting the same (so EC2, the twin and Fargate compare equal)."""
@@ -179,13 +286,17 @@ def contract_keys(environment: Mapping[str, str]) -> set[str]:
 
 @dataclass(frozen=True)
 class Gunicorn:
-    """The app server's settings, the same on every runtime.
+    """The app server's settings, the same on every runtime: `gunicorn_for(machine)` sizes
+    them from the machine the parameters give (docs/performance.md explains the rule).
 
-    gthread workers: a request waiting on the database holds a thread, not a process
-    (2 × 4 fit a t3.micro's 1 GiB). `timeout`: a worker silent this long is restarted.
-    `graceful_timeout`: in-flight requests get this long after SIGTERM (a scale-in, a
-    deploy, `Twin.stop_instance`). `keepalive` above the ALB's 60 s idle timeout: a
-    backend closing idle connections first causes sporadic 502s (ELB user guide).
+    gthread workers: one process per vCPU (the app is CPU-bound Python, one core per
+    process at most), a few threads each, so a request waiting on the database or the
+    network holds a thread, not the vCPU; threads also hold the load balancer's keep-alive
+    connections. `timeout`: a worker silent this long is restarted. `graceful_timeout`:
+    in-flight requests get this long after SIGTERM (a scale-in, a deploy,
+    `Twin.stop_instance`), below the target group's deregistration delay. `keepalive`
+    above the ALB's 60 s idle timeout: a backend closing idle connections first causes
+    sporadic 502s (ELB user guide).
     """
 
     workers: int = 2
@@ -195,14 +306,104 @@ class Gunicorn:
     keepalive_seconds: int = 75
 
 
-GUNICORN = Gunicorn()
+@dataclass(frozen=True)
+class Machine:
+    """What one web server (an EC2 instance, a Fargate task) has: vCPUs and memory."""
+
+    vcpus: float
+    memory_mib: int
+    reserved_mib: int  # what is not the app's: the OS, nginx and agents on EC2; little in a task
+
+
+# vCPUs and memory (MiB) of the instance types a web server is likely to be (EC2 user
+# guide, "Instance types" / burstable performance instances).
+INSTANCE_TYPES: dict[str, tuple[int, int]] = {
+    **{f"{family}.{size}": spec for family in ("t3", "t3a", "t4g")
+       for size, spec in {"nano": (2, 512), "micro": (2, 1024), "small": (2, 2048), "medium": (2, 4096),
+                          "large": (2, 8192), "xlarge": (4, 16384), "2xlarge": (8, 32768)}.items()},
+    "t2.nano": (1, 512), "t2.micro": (1, 1024), "t2.small": (1, 2048), "t2.medium": (2, 4096),
+    "t2.large": (2, 8192),
+    **{f"{family}.{size}": (vcpus, vcpus * per_vcpu) for family, per_vcpu in
+       (("m5", 4096), ("m6i", 4096), ("m6g", 4096), ("m7i", 4096), ("m7g", 4096),
+        ("c5", 2048), ("c6i", 2048), ("c6g", 2048), ("c7i", 2048), ("c7g", 2048),
+        ("r5", 8192), ("r6i", 8192), ("r6g", 8192), ("r7g", 8192))
+       for size, vcpus in (("large", 2), ("xlarge", 4), ("2xlarge", 8), ("4xlarge", 16))},
+}
+EC2_RESERVED_MIB = 384  # Amazon Linux, nginx, the SSM and CloudWatch agents, page cache to spare
+FARGATE_RESERVED_MIB = 64  # the task runs gunicorn alone (the image's entrypoint, no nginx)
+WORKER_MIB = 160  # one worker's budget: ~80 MiB RSS measured under load, twice that for growth
+THREADS_PER_WORKER = 4  # up to 3 requests waiting on the database while one runs
+DEFAULT_GRACEFUL_TIMEOUT_SECONDS = 10
+
+
+def machine_for_instance_type(instance_type: str) -> Machine:
+    """An EC2 instance type's vCPUs and memory (INSTANCE_TYPES)."""
+    try:
+        vcpus, memory = INSTANCE_TYPES[instance_type]
+    except KeyError:
+        raise ValueError(
+            f"web.instance_type {instance_type!r}: unknown vCPUs and memory, so gunicorn cannot be sized; "
+            f"use one of {', '.join(sorted(INSTANCE_TYPES))} or add it to threetier.runtime.contract.INSTANCE_TYPES"
+        ) from None
+    return Machine(vcpus=vcpus, memory_mib=memory, reserved_mib=EC2_RESERVED_MIB)
+
+
+def machine_for_fargate(cpu_units: int, memory_mib: int) -> Machine:
+    """A Fargate task's size: `cpu` in CPU units (1024 = one vCPU) and memory."""
+    return Machine(vcpus=cpu_units / 1024, memory_mib=memory_mib, reserved_mib=FARGATE_RESERVED_MIB)
+
+
+def gunicorn_for(machine: Machine, *, deregistration_delay_seconds: float | None = None) -> Gunicorn:
+    """The one sizing rule for every runtime:
+
+    workers = min(vCPUs rounded, at least 1;  (memory − reserved) // WORKER_MIB, at least 1)
+    threads = THREADS_PER_WORKER
+    graceful timeout = 10 s, but 1 s below the deregistration delay when that is shorter.
+
+    t3.micro (2 vCPU, 1 GiB) → 2 × 4; a 0.25-vCPU, 512 MiB Fargate task → 1 × 4;
+    c6i.xlarge (4 vCPU, 8 GiB) → 4 × 4.
+    """
+    by_cpu = max(1, round(machine.vcpus))
+    by_memory = max(1, (machine.memory_mib - machine.reserved_mib) // WORKER_MIB)
+    graceful = DEFAULT_GRACEFUL_TIMEOUT_SECONDS
+    if deregistration_delay_seconds is not None:
+        graceful = max(1, min(graceful, math.ceil(deregistration_delay_seconds) - 1))
+    return Gunicorn(workers=min(by_cpu, by_memory), threads=THREADS_PER_WORKER, graceful_timeout_seconds=graceful)
+
+
+def gunicorn_for_instance_type(instance_type: str, **kwargs: float | None) -> Gunicorn:
+    return gunicorn_for(machine_for_instance_type(instance_type), **kwargs)
+
+
+def gunicorn_for_fargate(cpu_units: int, memory_mib: int, **kwargs: float | None) -> Gunicorn:
+    return gunicorn_for(machine_for_fargate(cpu_units, memory_mib), **kwargs)
+
+
+# The seeds' web server, a t3.micro: what the twin's instances and EC2 run (2 × 4).
+GUNICORN = gunicorn_for_instance_type("t3.micro")
 
 
 def unix_bind(socket: str | Path) -> str:
     return f"unix:{socket}"
 
 
-def gunicorn_command(python: str, *, bind: str, name: str, settings: Gunicorn = GUNICORN) -> list[str]:
+# How many proxies append to X-Forwarded-For in front of the app (threetier.webapp.clients
+# takes the client as that many entries from the end, so an entry the client forged on the
+# left is never it). Behind nginx (a unix-socket bind: EC2, the twin) two: the load balancer
+# (the ALB, or the twin's Caddy) and nginx ($proxy_add_x_forwarded_for appends the LB's
+# address). Bound to TCP for the ALB (Fargate) one. With CloudFront in front, the ALB keeps
+# CloudFront's header as it is (`routing.http.xff_header_processing.mode = preserve`; only
+# CloudFront can reach it), so the count does not change.
+PROXY_COUNT = "THREETIER_PROXY_COUNT"
+
+
+def proxy_count(bind: str) -> int:
+    return 2 if bind.startswith("unix:") else 1
+
+
+def gunicorn_command(
+    python: str, *, bind: str, name: str, settings: Gunicorn = GUNICORN, app: AppIdentity = BUNDLED_APP
+) -> list[str]:
     """gunicorn's whole command line: `bind` is `unix:/path` behind nginx (EC2, the twin)
     or `0.0.0.0:8000` behind the ALB (Fargate); `name` shows in the process titles.
 
@@ -211,7 +412,7 @@ def gunicorn_command(python: str, *, bind: str, name: str, settings: Gunicorn = 
     gunicorn (unix socket; the web security group), and they set X-Forwarded-*.
     """
     return [
-        python, "-m", "gunicorn", WSGI_APP,
+        python, "-m", "gunicorn", app.server_wsgi(),
         "--config", GUNICORN_CONFIG,
         "--bind", bind,
         "--worker-class", "gthread",
@@ -222,6 +423,7 @@ def gunicorn_command(python: str, *, bind: str, name: str, settings: Gunicorn = 
         "--keep-alive", str(settings.keepalive_seconds),
         "--umask", "007",
         "--forwarded-allow-ips", "*",
+        "--env", f"{PROXY_COUNT}={proxy_count(bind)}",
         "--access-logfile", "-",
         "--error-logfile", "-",
         "--name", name,
@@ -336,15 +538,31 @@ MIGRATION_LOCK_KEY = 0x3374696572
 MIGRATION_LOCK_WAIT_SECONDS = 900
 
 
-def migrate_command(python: str) -> list[str]:
-    """Apply migrations as the app role, holding the migration advisory lock (so two
-    migrating processes never race): `python -m threetier.runtime migrate`."""
-    return [python, "-m", "threetier.runtime", "migrate"]
+def migrate_command(python: str, app: AppIdentity = BUNDLED_APP) -> list[str] | None:
+    """Apply migrations as the app role: Django's, holding the migration advisory lock (so two
+    migrating processes never race): `python -m threetier.runtime migrate`; the app's own
+    command (`app.migrate`) through `python -m threetier.runtime run`; None for none."""
+    if app.migrate is None:
+        return [python, "-m", "threetier.runtime", "migrate"] if app.django else None
+    if not app.migrate.strip():
+        return None
+    return [python, "-m", "threetier.runtime", "run", "--", *app_command(python, app.migrate)]
 
 
-def collectstatic_command(python: str) -> list[str]:
-    """Collect (hash, compress) static files into THREETIER_STATIC_ROOT; needs no database."""
-    return [python, "-m", "threetier.webapp", "collectstatic", "--noinput"]
+def app_command(python: str, command: str) -> list[str]:
+    """A command line from the parameters, its leading `python` the app's own interpreter."""
+    argv = shlex.split(command)
+    return [python, *argv[1:]] if argv[:1] in (["python"], ["python3"]) else argv
+
+
+def collectstatic_command(python: str, app: AppIdentity = BUNDLED_APP) -> list[str] | None:
+    """Collect static files into THREETIER_STATIC_ROOT (the registry's: hashed, compressed);
+    needs no database. None when the app collects none (not Django, or app.collectstatic off)."""
+    if app.bundled:
+        return [python, "-m", "threetier.webapp", "collectstatic", "--noinput"]
+    if not (app.django and app.collectstatic):
+        return None
+    return [python, "-m", "threetier.runtime", "manage", "collectstatic", "--noinput"]
 
 
 def one_off_environment(environment: Mapping[str, str], secret_key: str) -> dict[str, str]:
