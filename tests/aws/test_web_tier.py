@@ -167,6 +167,27 @@ def test_the_migrator_runs_once_per_bundle_before_the_web_servers(synthesized):
     assert json.dumps(master_secret_ref(template)) in script
 
 
+def test_only_the_web_servers_mount_the_media_file_system(synthesized):
+    """The migrator's role has no EFS grant (and migrating touches no upload): an IAM-authenticated
+    mount there would be refused by the file system and fail the deploy before any web server."""
+    template = synthesized("default").template()
+    (migrator,) = resources_of(template, "AWS::EC2::Instance").values()
+    script = json.dumps(migrator["Properties"]["UserData"])
+    assert "threetier.aws.boot migrator" in script
+    assert "amazon-efs-utils" not in script and "/etc/fstab" not in script
+    assert "elasticfilesystem:" not in json.dumps(policies_of(template, role_id(template, "threetier migrator")))
+    web = user_data(synthesized("default").raw())
+    assert "amazon-efs-utils" in web and "accesspoint=" in web
+    web_grants = policies_of(template, role_id(template, "threetier web servers"))
+    assert "elasticfilesystem:ClientMount" in json.dumps(web_grants)
+
+
+def test_the_boot_log_also_goes_to_the_console_for_after_the_instance_is_gone():
+    for role in ("web", "migrator"):
+        script = boot_script(settings(master_secret_arn="arn:m" if role == "migrator" else ""), role=role)
+        assert f"exec > >(tee -a {boot.BOOT_LOG} >/dev/console) 2>&1" in script.splitlines()[2]
+
+
 def boot_settings_in(raw: dict) -> tuple[dict, list]:
     """The launch template's boot settings (JSON), each CDK token shown as "<token N>"."""
     (template,) = [r for r in raw["Resources"].values() if r["Type"] == "AWS::EC2::LaunchTemplate"]
