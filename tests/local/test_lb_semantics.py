@@ -199,7 +199,12 @@ def test_alb_caddyfile_has_the_target_groups_checks_and_nothing_that_hides_a_dea
     for line in ("health_uri /healthz", "health_interval 300ms", "health_timeout 200ms", "health_passes 1",
                  "health_fails 2", "health_status 200", "lb_try_duration 0", "lb_retries 0"):
         assert line in text
-    assert "max_fails" not in text and "fail_duration" not in text  # no passive health
+    site = text[text.index("https://127.0.0.1:8444"):]
+    site = site[:site.index("\n}\n")]
+    # No passive health: the LB's handler counts no failure of its own (no fail_duration);
+    # `max_fails 1` only honours a deregistration (the drain server's failure, per address).
+    assert "fail_duration" not in site and "max_fails 1" in site
+    assert "unhealthy_status" not in site and "unhealthy_latency" not in site
     assert f"reverse_proxy unix/{failopen_socket(layout)}" in text  # fail-open
     assert f"bind unix/{sorry_socket(layout)}" in text
     assert "redir https://{host}:8443{uri} 301" in text  # to the public URL, not the LB's port

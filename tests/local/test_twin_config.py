@@ -138,7 +138,10 @@ def test_caddyfile_is_loopback_https_with_the_target_groups_health_check_and_fai
     for line in ("health_uri /healthz", "health_interval 500ms", "health_timeout 400ms",
                  "health_passes 1", "health_fails 2", "health_status 200", "lb_try_duration 0", "lb_retries 0"):
         assert line in text
-    assert "max_fails" not in text and "fail_duration" not in text  # no passive health: an ALB has none
+    site = text[text.index("\nhttps://127.0.0.1:"):]
+    site = site[:site.index("\n}\n")]
+    # No passive health (an ALB has none): only a deregistration takes a target out.
+    assert "fail_duration" not in site and "max_fails 1" in site
     assert "handle_errors 503 {\n\t\treverse_proxy unix/" in text  # fail-open
     # the sorry site, on its own socket: the failover stage's SECONDARY
     assert f"root * {SORRY_PAGE.parent}" in text and f"rewrite * /{SORRY_PAGE.name}" in text

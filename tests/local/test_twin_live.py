@@ -91,9 +91,10 @@ def test_a_file_uploaded_through_one_instance_downloads_through_the_other(runnin
 
 
 def test_stopping_one_instance_under_load_costs_requests_only_until_the_lb_takes_it_out(running_twin):
-    """An ALB does not retry: a request routed to the stopping instance fails (5xx) until the
-    health check takes it out (interval 0.5 s × threshold 1 here); after that the other
-    instance serves everything. (No deregistration is modelled: see the report in caddy.py.)"""
+    """A graceful stop deregisters the instance first (connection draining), so no request
+    fails; were one routed to it after it stopped, an ALB would not retry it (5xx) until the
+    health check took it out (interval 0.5 s × threshold 1 here). After the stop the other
+    instance serves everything. (tests/local/test_lb_edge.py proves the draining itself.)"""
     outcomes, stop_times = [], []
 
     def stop() -> None:

@@ -85,7 +85,7 @@ def test_twin_and_ec2_hand_the_secrets_over_as_files_of_the_same_layout(twin):
 def gunicorn_settings(command: list[str]) -> list[str]:
     """The command from `-m gunicorn` on, the values that must differ (bind, name) blanked."""
     args = command[command.index("gunicorn") - 1:]
-    for flag in ("--bind", "--name"):
+    for flag in ("--bind", "--name", "--env"):
         args[args.index(flag) + 1] = "<" + flag + ">"
     return args
 
@@ -99,6 +99,9 @@ def test_the_three_runtimes_run_gunicorn_with_the_same_settings(twin):
     assert gunicorn[gunicorn.index("--bind") + 1].startswith("unix:")
     assert ec2[ec2.index("--bind") + 1] == f"unix:{boot.Ec2Layout().socket}"
     assert fargate[fargate.index("--bind") + 1] == "0.0.0.0:8000"  # behind the ALB directly: no nginx in a task
+    # The proxies that append to X-Forwarded-For: the LB and nginx; the ALB alone in a task.
+    for command, count in ((gunicorn, 2), (ec2, 2), (fargate, 1)):
+        assert command[command.index("--env") + 1] == f"THREETIER_PROXY_COUNT={count}"
     for flag, value in (("--workers", contract.GUNICORN.workers), ("--threads", contract.GUNICORN.threads),
                         ("--timeout", contract.GUNICORN.timeout_seconds),
                         ("--graceful-timeout", contract.GUNICORN.graceful_timeout_seconds)):

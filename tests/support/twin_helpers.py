@@ -55,7 +55,9 @@ def throwaway_twin(
     root = traversable_tempdir(f"tt-{env}-")
     project, state = root / "project", root / "state"
     settings = {
-        **ports, "lb_semantics": lb_semantics, "lb_try_duration_seconds": 5, "health_check": HEALTH,
+        # A drained instance is back in the LB's rotation 2 s after (the parameters' 30 s).
+        **ports, "lb_semantics": lb_semantics, "lb_try_duration_seconds": 5, "deregistration_delay_seconds": 2,
+        "health_check": HEALTH,
         "failover_check": FAILOVER, **(local or {}),
     }
     write_project(project, env, settings, multi_az=multi_az)

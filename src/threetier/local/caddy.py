@@ -14,6 +14,24 @@ What the ALB does and how Caddy does it here, with `local.lb_semantics = "alb"` 
   the sorry site (S3+CloudFront) a site on its own unix socket: 503 + the sorry page, no-store,
                                  on every path; the failover stage (failover.py, Route 53's
                                  part) sends clients there
+  deregistration (draining)      `deregister()` in replacer.py asks a third server (unix socket)
+                                 to count one passive failure against the target, kept for the
+                                 deregistration delay; the main handler honours it (`max_fails
+                                 1`) but counts no failure of its own (no `fail_duration`), so a
+                                 draining target gets no new request while its in-flight ones
+                                 finish, and a killed one still costs 502s until the health check
+  listener rules                 only the LB's own names (127.0.0.1, localhost) reach the app;
+                                 any other Host gets 404 from the LB itself, as the ALB's default
+                                 action (a fixed response) behind its host-header rule does
+  security headers, body cap     Strict-Transport-Security on every HTTPS answer (the ALB's
+                                 listener attribute); a body declared larger than the app's
+                                 largest request (threetier.webapp.limits) gets 413 before any
+                                 of it is read, a chunked one at the cap (`request_body`)
+  CloudFront (local.cdn_port)    a site in front of the LB with an origin group: GET, HEAD and
+                                 OPTIONS answered 500/502/503/504 by the LB, or not answered,
+                                 get the sorry page (the secondary origin) per request; any
+                                 other method gets the LB's answer (CloudFront fails over only
+                                 those three methods)
 
 Caddy keeps active health per handler: the fail-open server's upstreams (the same
 addresses) are not marked unhealthy by the main one's checks; only the passive failure
@@ -44,6 +62,7 @@ from pathlib import Path
 from threetier.local.layout import Layout
 from threetier.local.services import Probe, Service
 from threetier.paths import SORRY_PAGE
+from threetier.webapp.limits import MULTIPART_BODY_MAX
 
 TRY_INTERVAL_SECONDS = 0.1
 SORRY_STATUS = 503
@@ -55,7 +74,22 @@ HEALTH_EVENT_TAGS = ('"healthy"', '"unhealthy"', '"started"')
 ALB_CONNECT_TIMEOUT = "10s"
 ALB_IDLE_TIMEOUT_SECONDS = 60
 ALB_RESPONSE_TIMEOUT = f"{ALB_IDLE_TIMEOUT_SECONDS}s"
+# The ALB's HSTS (a listener attribute) and the twin's: a year, no subdomains (as the app's own).
+HSTS_VALUE = "max-age=31536000"
+UNKNOWN_HOST_STATUS = 404
+# CloudFront's origin failover: these answers of the primary (or none) go to the secondary,
+# for these methods only (CloudFront developer guide, "Optimize high availability with
+# CloudFront origin failover").
+ORIGIN_FAILOVER_STATUSES = (500, 502, 503, 504)
+ORIGIN_FAILOVER_METHODS = ("GET", "HEAD", "OPTIONS")
+# CloudFront's defaults for a custom origin: connection timeout 10 s, response timeout 30 s.
+CDN_CONNECT_TIMEOUT = "10s"
+CDN_RESPONSE_TIMEOUT = "30s"
 # What an ALB's own error responses look like (a short HTML page with the status).
+TOO_LARGE_BODY = (
+    "<html><head><title>413 Request Entity Too Large</title></head>"
+    "<body><center><h1>413 Request Entity Too Large</h1></center></body></html>"
+)
 ALB_ERROR_BODY = (
     "<html><head><title>{err.status_code} {err.status_text}</title></head>"
     "<body><center><h1>{err.status_code} {err.status_text}</h1></center></body></html>"
@@ -77,6 +111,9 @@ class LbSettings:
     health: dict  # spec.twin_health_check()
     try_duration_seconds: float  # "ideal" only
     semantics: str = "alb"  # local.lb_semantics
+    deregistration_delay_seconds: float = 30.0  # how long a deregistered target stays out
+    cdn_port: int | None = None  # local.cdn_port: the CloudFront stage ("alb" only); None: none
+    body_max_bytes: int = MULTIPART_BODY_MAX
 
 
 def lb_retries(settings: LbSettings) -> int:
@@ -95,6 +132,11 @@ def sorry_socket(layout: Layout) -> Path:
     return layout.run / "sorry-site.sock"
 
 
+def deregister_socket(layout: Layout) -> Path:
+    """The deregistration server: GET /deregister/<port> takes that target out (replacer.deregister)."""
+    return layout.run / "lb-deregister.sock"
+
+
 def render_caddyfile(settings: LbSettings, layout: Layout, sorry_page: Path = SORRY_PAGE) -> str:
     if settings.semantics not in SEMANTICS:
         raise ValueError(f"unknown lb semantics {settings.semantics!r}")
@@ -102,6 +144,8 @@ def render_caddyfile(settings: LbSettings, layout: Layout, sorry_page: Path = SO
     alb = settings.semantics == "alb"
     site = _alb_site(settings, layout) if alb else _ideal_site(settings, sorry_page)
     failopen = _failopen_server(settings, layout) if alb else ""
+    cdn = _cdn_site(settings) if alb and settings.cdn_port else ""
+    length = "{http.request.header.Content-Length}"
     return f"""\
 # Written by threetier on every `up`; edits are overwritten. The twin's load balancer
 # (local.lb_semantics = "{settings.semantics}") and the sorry site.
@@ -140,27 +184,63 @@ def render_caddyfile(settings: LbSettings, layout: Layout, sorry_page: Path = SO
 \trespond "{ALB_ERROR_BODY}" {{err.status_code}}
 }}
 
-https://127.0.0.1:{lb}, https://localhost:{lb} {{
-\tbind 127.0.0.1
-\ttls internal
-{site}}}
-{failopen}
-# The sorry site: the failover stage sends clients here once Route 53 would have.
-https://127.0.0.1:{public}, https://localhost:{public} {{
-\tbind unix/{sorry_socket(layout)}
-\ttls internal
+(sorry_page) {{
 \troot * {sorry_page.parent}
 \trewrite * /{sorry_page.name}
 \theader Cache-Control "no-store"
 \theader Retry-After "10"
+\theader Strict-Transport-Security "{HSTS_VALUE}"
 \tfile_server {{
 \t\tstatus {SORRY_STATUS}
 \t}}
 }}
 
+# The ALB's listener: HSTS on every answer (set after the target's, so never twice), and a
+# body declared larger than the app's largest request refused before any of it is read.
+(listener) {{
+\theader >Strict-Transport-Security "{HSTS_VALUE}"
+\trequest_body {{
+\t\tmax_size {settings.body_max_bytes}
+\t}}
+\t@too_large expression `{length} != "" && int({length}) > {settings.body_max_bytes}`
+\thandle @too_large {{
+\t\theader Connection close
+\t\theader Content-Type "text/html"
+\t\trespond "{TOO_LARGE_BODY}" 413
+\t}}
+}}
+
+https://127.0.0.1:{lb}, https://localhost:{lb} {{
+\tbind 127.0.0.1
+\ttls internal
+\timport listener
+{site}}}
+
+# Any other Host: the listener's default action, a fixed response (no target sees it).
+https://:{lb} {{
+\tbind 127.0.0.1
+\ttls internal
+\theader Strict-Transport-Security "{HSTS_VALUE}"
+\theader Content-Type "text/plain"
+\trespond "unknown host" {UNKNOWN_HOST_STATUS}
+}}
+{failopen}{_deregister_server(settings, layout)}{cdn}
+# The sorry site: the failover stage sends clients here once Route 53 would have.
+https://127.0.0.1:{public}, https://localhost:{public} {{
+\tbind unix/{sorry_socket(layout)}
+\ttls internal
+\timport sorry_page
+}}
+
 http://127.0.0.1:{settings.http_port}, http://localhost:{settings.http_port} {{
 \tbind 127.0.0.1
 \tredir https://{{host}}:{public}{{uri}} 301
+}}
+
+http://:{settings.http_port} {{
+\tbind 127.0.0.1
+\theader Content-Type "text/plain"
+\trespond "unknown host" {UNKNOWN_HOST_STATUS}
 }}
 """
 
@@ -182,11 +262,14 @@ def _upstreams(settings: LbSettings) -> str:
 
 def _alb_site(settings: LbSettings, layout: Layout) -> str:
     upstreams = _upstreams(settings)
+    # `max_fails 1` without `fail_duration`: this handler counts no failure of its own (an
+    # ALB has no passive health), but skips a target the deregistration server failed.
     return f"""\
 \treverse_proxy {upstreams} {{
 \t\tlb_policy round_robin
 \t\tlb_try_duration 0
 \t\tlb_retries 0
+\t\tmax_fails 1
 {_health_lines(settings.health)}\t\ttransport http {{
 \t\t\tdial_timeout {ALB_CONNECT_TIMEOUT}
 \t\t\tresponse_header_timeout {ALB_RESPONSE_TIMEOUT}
@@ -220,6 +303,84 @@ http:// {{
 \thandle_errors {{
 \t\timport alb_error
 \t}}
+}}
+"""
+
+
+def _deregister_server(settings: LbSettings, layout: Layout) -> str:
+    """One handler per target: a request to /deregister/<port> reaches the target's health
+    path and counts one passive failure against its address, whatever it answers (or a
+    failed dial), for the deregistration delay. Caddy keeps the failure count per address,
+    shared by every handler, so the LB's own handler skips the target from then on."""
+    delay = go_duration(max(0.001, float(settings.deregistration_delay_seconds)))
+    blocks = "".join(f"""\thandle /deregister/{port} {{
+\t\trewrite * {settings.health["path"]}
+\t\treverse_proxy 127.0.0.1:{port} {{
+\t\t\theader_up Host 127.0.0.1
+\t\t\tfail_duration {delay}
+\t\t\tmax_fails 1
+\t\t\tunhealthy_status 2xx 3xx 4xx 5xx
+\t\t}}
+\t}}
+""" for port in settings.upstream_ports)
+    return f"""
+# Deregistration (an ALB draining a target): replacer.deregister asks here.
+http:// {{
+\tbind unix/{deregister_socket(layout)}
+{blocks}\thandle {{
+\t\trespond "unknown target" 404
+\t}}
+}}
+"""
+
+
+def _cdn_site(settings: LbSettings) -> str:
+    """CloudFront in front of the ALB with an origin group (primary the LB, secondary the
+    sorry site), failing over per request for GET/HEAD/OPTIONS only."""
+    methods = " ".join(ORIGIN_FAILOVER_METHODS)
+    statuses = " ".join(str(code) for code in ORIGIN_FAILOVER_STATUSES)
+    origin = f"""reverse_proxy https://127.0.0.1:{settings.lb_port} {{
+\t\t\ttransport http {{
+\t\t\t\ttls_insecure_skip_verify
+\t\t\t\tdial_timeout {CDN_CONNECT_TIMEOUT}
+\t\t\t\tresponse_header_timeout {CDN_RESPONSE_TIMEOUT}
+\t\t\t}}"""
+    return f"""
+# CloudFront (local.cdn_port): an origin group, primary the LB, secondary the sorry site.
+https://127.0.0.1:{settings.cdn_port}, https://localhost:{settings.cdn_port} {{
+\tbind 127.0.0.1
+\ttls internal
+\t@failover_methods method {methods}
+\thandle @failover_methods {{
+\t\t{origin}
+\t\t\t@origin_error status {statuses}
+\t\t\thandle_response @origin_error {{
+\t\t\t\timport sorry_page
+\t\t\t}}
+\t\t}}
+\t}}
+\thandle {{
+\t\t{origin}
+\t\t}}
+\t}}
+\t# The origin did not answer: the secondary for GET/HEAD/OPTIONS, else CloudFront's 502.
+\thandle_errors {{
+\t\t@failover_errors method {methods}
+\t\thandle @failover_errors {{
+\t\t\timport sorry_page
+\t\t}}
+\t\thandle {{
+\t\t\timport alb_error
+\t\t}}
+\t}}
+}}
+
+# Any other Host: CloudFront answers 403 for a name that is not one of the distribution's.
+https://:{settings.cdn_port} {{
+\tbind 127.0.0.1
+\ttls internal
+\theader Content-Type "text/plain"
+\trespond "unknown host" 403
 }}
 """
 

@@ -17,7 +17,9 @@ What Route 53 does for the deployed system (aws/constructs/dns.py) and how this 
   failover PRIMARY / SECONDARY   each NEW client connection is spliced (TCP, TLS untouched) to
                                  the LB or to the sorry site; a connection already open keeps
                                  its backend, as a client keeps its connection to the address
-                                 it resolved.
+                                 it resolved. The splice to the LB leaves from the client's own
+                                 loopback address, so the LB (and the app's throttles) see the
+                                 client, as behind real DNS.
   resolver caching (the TTL)     a change of the record reaches clients `ttl_seconds` after
                                  Route 53 decided it (the alias records' 60 s by default):
                                  the worst case of every resolver that cached the old answer.
@@ -174,6 +176,13 @@ class FailoverRecord:
         return next(route for since, route in reversed(self.answers) if since <= now)
 
 
+def client_address(writer: asyncio.StreamWriter) -> tuple[str, int] | None:
+    """(the client's address, any port) when it is a loopback address, else None."""
+    peer = writer.get_extra_info("peername")
+    host = peer[0] if isinstance(peer, tuple) and peer else ""
+    return (host, 0) if isinstance(host, str) and host.startswith("127.") else None
+
+
 def any_target_healthy(states: dict[int, bool | None]) -> bool:
     """False only when the LB has a verdict on every target and each is unhealthy."""
     return not states or any(state is not False for state in states.values())
@@ -299,7 +308,11 @@ class FailoverStage:
         upstream_writer = None
         try:
             if route == LB:
-                opening = asyncio.open_connection("127.0.0.1", self.config.lb_port)
+                # From the client's own loopback address (any 127.0.0.0/8 address is this
+                # host's): DNS is not a proxy, so the LB sees the client, not this stage.
+                opening = asyncio.open_connection(
+                    "127.0.0.1", self.config.lb_port, local_addr=client_address(client_writer)
+                )
             else:
                 opening = asyncio.open_unix_connection(self.config.sorry_socket)
             upstream_reader, upstream_writer = await asyncio.wait_for(opening, ROUTE53_CONNECT_SECONDS)

@@ -8,11 +8,18 @@ failed *and* the load balancer has marked it unhealthy — or, bounded, after a 
 health-check windows if the load balancer never says so. A deliberately stopped
 instance (STOPPED: `threetier drill outage`, `Twin.stop_instance`) stays stopped, as an
 instance taken out of an ASG's desired capacity would.
+
+`deregister` is the group's part of a graceful stop (a scale-in, an instance refresh): the
+target leaves the load balancer first, its in-flight requests finish (up to the
+deregistration delay), and only then is the instance stopped (gunicorn's graceful timeout,
+below the delay: checks/parity.py holds the stack to it).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -20,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from threetier.errors import ThreetierError
-from threetier.local.caddy import TargetHealthReader
+from threetier.local.caddy import TargetHealthReader, deregister_socket
 from threetier.local.daemon import run_until_signalled
 from threetier.local.layout import Layout
 from threetier.local.services import Probe, Service
@@ -110,6 +117,69 @@ class Replacer:
                 self.log(f"error in this round (retrying): {type(exc).__name__}: {exc}")
             time.sleep(INTERVAL)
         self.log("stopped")
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = str(path)
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+def _unix_get(path: Path, url: str, *, timeout: float = 5.0) -> tuple[int, bytes]:
+    connection = _UnixConnection(path, timeout)
+    try:
+        connection.request("GET", url, headers={"Host": "localhost"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def in_flight(layout: Layout, port: int) -> int | None:
+    """Requests the load balancer has open to the target on `port` (Caddy's admin API);
+    None when it does not answer."""
+    try:
+        status, body = _unix_get(layout.caddy_admin_socket, "/reverse_proxy/upstreams")
+        if status != 200:
+            return None
+        counts = {entry.get("address"): int(entry.get("num_requests", 0)) for entry in json.loads(body)}
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    return counts.get(f"127.0.0.1:{port}", 0)
+
+
+def deregister(
+    layout: Layout, port: int, *, delay_seconds: float, clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict:
+    """Take the target on `port` out of the load balancer, then wait until its in-flight
+    requests finished or the deregistration delay ran out (what an ALB does before the
+    Auto Scaling group stops the instance). The LB keeps it out for the delay.
+
+    Returns {"drained_seconds", "in_flight_left"}; raises ThreetierError when the LB
+    cannot be asked.
+    """
+    began = clock()
+    try:
+        status, body = _unix_get(deregister_socket(layout), f"/deregister/{port}")
+    except (OSError, http.client.HTTPException) as exc:
+        raise ThreetierError(
+            f"the load balancer did not deregister the target on port {port}: {exc}",
+            fix="check `threetier status` (is the lb running?) and the lb's log in the state directory",
+        ) from exc
+    if status == 404 and b"unknown target" in body:
+        raise ThreetierError(f"the load balancer has no target on port {port}",
+                             fix="`threetier up` rewrites the load balancer's config for the current instances")
+    left = in_flight(layout, port)
+    while left and clock() - began < delay_seconds:
+        sleep(0.05)
+        left = in_flight(layout, port)
+    return {"drained_seconds": clock() - began, "in_flight_left": left or 0}
 
 
 def config_path(layout: Layout) -> Path:

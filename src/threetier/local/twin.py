@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from threetier.errors import ThreetierError
-from threetier.local import bringup, dbpair, failover, postgres, preflight, status, teardown, webuser
+from threetier.local import bringup, dbpair, failover, postgres, preflight, replacer, status, teardown, webuser
 from threetier.local.bringup import UpResult
 from threetier.local.layout import Layout, resolve_state_dir
 from threetier.local.plan import Binaries, OsUsers, TwinPlan, build_plan
@@ -94,6 +94,12 @@ class Twin:
     @property
     def http_url(self) -> str:
         return self.plan.http_url
+
+    @property
+    def cdn_url(self) -> str | None:
+        """The CloudFront stage (local.cdn_port), or None when the twin runs none."""
+        port = self.plan.lb.cdn_port if self.plan.lb.semantics == "alb" else None
+        return f"https://127.0.0.1:{port}" if port else None
 
     @property
     def ca_cert_path(self) -> Path:
@@ -240,10 +246,18 @@ class Twin:
 
     # --- breaking it on purpose (drills, tests) -----------------------------------
 
-    def stop_instance(self, name: str) -> None:
-        """Stop one instance gracefully (SIGTERM, bounded wait); it stays stopped."""
+    def stop_instance(self, name: str) -> dict:
+        """Stop one instance gracefully, as an Auto Scaling group does: deregistered from the
+        load balancer first (no new requests; in-flight ones finish, up to the deregistration
+        delay), then SIGTERM (gunicorn's graceful timeout), bounded; it stays stopped.
+        Returns how the drain went (replacer.deregister)."""
         self._require_kind(name, "web")
+        drained = {"drained_seconds": 0.0, "in_flight_left": 0}
+        if self.programs.state(name) == "RUNNING":
+            drained = replacer.deregister(self.layout, self.plan.instance_ports()[name],
+                                          delay_seconds=self.plan.lb.deregistration_delay_seconds)
         self.programs.stop(name)
+        return drained
 
     def start_instance(self, name: str) -> None:
         self._require_kind(name, "web")
