@@ -52,6 +52,9 @@ def make_spec(name: str) -> Spec:
         }
         data["load_balancer"]["deregistration_delay_seconds"] = 20
         data["monitoring"]["alarm_email"] = ALARM_EMAIL
+    elif name == "cloudfront":
+        # The CloudFront design (threetier.aws.constructs.cdn): the domain through CloudFront.
+        data["dns"] = {"domain": DOMAIN, "hosted_zone_id": TEST_ZONE_ID, "failover": True, "cloudfront": True}
     elif name == "imported-certificate":
         data["dns"] = {
             "domain": DOMAIN,

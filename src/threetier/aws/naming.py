@@ -24,8 +24,9 @@ def billing_stack_name(spec: Spec) -> str:
 
 
 def has_edge(spec: Spec) -> bool:
-    """DNS failover to the sorry page needs a domain; without one there is no edge stack."""
-    return bool(spec.dns.domain) and spec.dns.failover
+    """DNS failover to the sorry page, or CloudFront in front of the ALB, needs a domain;
+    without one there is no edge stack."""
+    return bool(spec.dns.domain) and (spec.dns.failover or spec.dns.cloudfront)
 
 
 def uses_https(spec: Spec) -> bool:

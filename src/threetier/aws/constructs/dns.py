@@ -35,15 +35,17 @@ def hosted_zone(scope: Construct, dns: model.Dns) -> route53.IHostedZone:
 
 
 def regional_certificate(
-    scope: Construct, dns: model.Dns, zone: route53.IHostedZone
+    scope: Construct, dns: model.Dns, zone: route53.IHostedZone, *, also: list[str] | None = None
 ) -> acm.ICertificate:
-    """The ALB's certificate: spec.dns.certificate_arn, or a new one validated through the zone."""
+    """The ALB's certificate: spec.dns.certificate_arn, or a new one validated through the zone
+    (for the domain and `also`: with CloudFront, the origin name it reaches the ALB by)."""
     if dns.certificate_arn:
         return acm.Certificate.from_certificate_arn(scope, "Certificate", dns.certificate_arn)
     return acm.Certificate(
         scope,
         "Certificate",
         domain_name=dns.domain,
+        subject_alternative_names=also or None,
         validation=acm.CertificateValidation.from_dns(zone),
     )
 

@@ -1,7 +1,11 @@
 """The internet-facing ALB, its target group and listeners.
 
 With a certificate: HTTPS on 443 (TLS 1.2+) and HTTP 80 redirecting to it. Without one:
-plain HTTP on 80 (and `threetier check` warns). The health check is the parameters'
+plain HTTP on 80 (and `threetier check` warns). With a domain the HTTPS listener forwards
+only the system's own names (a host-header rule: the domain, the ALB's DNS name that
+Route 53's health check sends, and with CloudFront its origin name); any other Host gets
+the default action, a fixed 404, as the twin's Caddy answers it. HTTPS answers carry HSTS
+(the listener's response-header attribute) and no `Server: awselb/2.0`. The health check is the parameters'
 (path, interval, timeout, thresholds) — the same values the local twin's Caddy uses.
 """
 
@@ -17,6 +21,9 @@ from constructs import Construct
 from threetier import spec as model
 from threetier.aws.constructs.buckets import private_bucket
 from threetier.aws.nag import suppress
+
+HSTS_VALUE = "max-age=31536000"  # the app's own and the twin's (threetier.local.caddy)
+UNKNOWN_HOST_STATUS = 404
 
 
 class LoadBalancer(Construct):
@@ -41,7 +48,12 @@ class LoadBalancer(Construct):
         certificate: acm.ICertificate | None,
         retain_data: bool,
         target_type: elbv2.TargetType = elbv2.TargetType.INSTANCE,
+        host_names: list[str] | None = None,
+        behind_cloudfront: bool = False,
     ) -> None:
+        """`host_names`: the names the HTTPS listener forwards (the ALB's own DNS name is
+        added); None forwards every Host. `behind_cloudfront`: keep CloudFront's
+        X-Forwarded-For as it came (only CloudFront can connect)."""
         super().__init__(scope, construct_id)
         self.alb = elbv2.ApplicationLoadBalancer(
             self,
@@ -52,6 +64,8 @@ class LoadBalancer(Construct):
             security_group=security_group,
             drop_invalid_header_fields=True,
         )
+        if behind_cloudfront:
+            self.alb.set_attribute("routing.http.xff_header_processing.mode", "preserve")
         health = load_balancer.health_check
         self.target_group = elbv2.ApplicationTargetGroup(
             self,
@@ -81,9 +95,19 @@ class LoadBalancer(Construct):
                 protocol=elbv2.ApplicationProtocol.HTTPS,
                 certificates=[elbv2.ListenerCertificate.from_certificate_manager(certificate)],
                 ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,  # TLS 1.2 and 1.3 only
-                default_target_groups=[self.target_group],
                 open=False,  # the security group already says who may connect
+                **self._forwarding(host_names),
             )
+            self.listener.set_attribute("routing.http.response.strict_transport_security.header_value", HSTS_VALUE)
+            self.listener.set_attribute("routing.http.response.server.enabled", "false")
+            if host_names is not None:
+                self.listener.add_target_groups(
+                    "OwnNames",
+                    priority=10,
+                    conditions=[elbv2.ListenerCondition.host_headers(
+                        [*host_names, self.alb.load_balancer_dns_name])],
+                    target_groups=[self.target_group],
+                )
             self.redirect_listener = self.alb.add_listener(
                 "HttpRedirect",
                 port=80,
@@ -121,3 +145,9 @@ class LoadBalancer(Construct):
                 "spec.load_balancer.access_logs is false in this environment (cost); "
                 "prod.toml turns them on.",
             )
+
+    def _forwarding(self, host_names: list[str] | None) -> dict:
+        if host_names is None:
+            return {"default_target_groups": [self.target_group]}
+        return {"default_action": elbv2.ListenerAction.fixed_response(
+            UNKNOWN_HOST_STATUS, content_type="text/plain", message_body="unknown host")}

@@ -34,7 +34,10 @@ class SecurityGroups(Construct):
         app_port: int,
         allowed_cidrs: Sequence[IPv4Network],
         https: bool,
+        cloudfront_prefix_list: str | None = None,
     ) -> None:
+        """`cloudfront_prefix_list` (CloudFront in front, threetier.aws.constructs.cdn): the ALB
+        takes HTTPS from CloudFront's origin-facing addresses only, instead of the CIDRs."""
         super().__init__(scope, construct_id)
         self.alb_sg = ec2.SecurityGroup(
             self,
@@ -60,7 +63,12 @@ class SecurityGroups(Construct):
         )
 
         ports = [80, 443] if https else [80]
-        for cidr in allowed_cidrs:
+        if cloudfront_prefix_list is not None:
+            self.alb_sg.add_ingress_rule(
+                ec2.Peer.prefix_list(cloudfront_prefix_list), ec2.Port.tcp(443),
+                "HTTPS from CloudFront's origin-facing addresses only",
+            )
+        for cidr in [] if cloudfront_prefix_list is not None else allowed_cidrs:
             for port in ports:
                 self.alb_sg.add_ingress_rule(
                     ec2.Peer.ipv4(str(cidr)),

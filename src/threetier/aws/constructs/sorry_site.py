@@ -70,7 +70,11 @@ class SorrySite(Construct):
         domain: str,
         page: Path,
         retain_data: bool,
+        serve_domain: bool = True,
     ) -> None:
+        """`serve_domain` False (CloudFront in front of the ALB, threetier.aws.constructs.cdn):
+        no certificate, alternate name or record; the app's distribution asks this one as the
+        secondary of its origin group, by its own cloudfront.net name."""
         super().__init__(scope, construct_id)
         self.bucket = private_bucket(
             self,
@@ -79,12 +83,14 @@ class SorrySite(Construct):
             no_access_logs_because="The bucket holds one public page served through CloudFront; its "
             "reads are CloudFront's, and a second bucket for access logs would cost more than it tells.",
         )
-        self.certificate = acm.Certificate(
-            self,
-            "Certificate",
-            domain_name=domain,
-            validation=acm.CertificateValidation.from_dns(zone),
-        )
+        self.certificate: acm.Certificate | None = None
+        if serve_domain:
+            self.certificate = acm.Certificate(
+                self,
+                "Certificate",
+                domain_name=domain,
+                validation=acm.CertificateValidation.from_dns(zone),
+            )
         # Should S3 answer an error itself (the page missing): still the page, with 503.
         errors = [
             cloudfront.ErrorResponse(
@@ -127,7 +133,7 @@ class SorrySite(Construct):
                     ),
                 ],
             ),
-            domain_names=[domain],
+            domain_names=[domain] if serve_domain else None,
             certificate=self.certificate,
             minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
             error_responses=errors,
@@ -141,17 +147,19 @@ class SorrySite(Construct):
             content_type="text/html; charset=utf-8",
             cache_control=[s3deploy.CacheControl.from_string(PAGE_CACHE_CONTROL)],
         )
-        self.record = failover_record(
-            self,
-            "Secondary",
-            zone=zone,
-            domain=domain,
-            failover="SECONDARY",
-            target="sorry",
-            target_dns_name=self.distribution.distribution_domain_name,
-            target_zone_id=targets.CloudFrontTarget.get_hosted_zone_id(self),
-            evaluate_target_health=False,
-        )
+        self.record: route53.CfnRecordSet | None = None
+        if serve_domain:
+            self.record = failover_record(
+                self,
+                "Secondary",
+                zone=zone,
+                domain=domain,
+                failover="SECONDARY",
+                target="sorry",
+                target_dns_name=self.distribution.distribution_domain_name,
+                target_zone_id=targets.CloudFrontTarget.get_hosted_zone_id(self),
+                evaluate_target_health=False,
+            )
 
         suppress(
             self.distribution,

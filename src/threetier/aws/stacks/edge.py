@@ -16,6 +16,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from threetier.aws.constructs.cdn import AppDistribution
 from threetier.aws.constructs.dns import hosted_zone
 from threetier.aws.constructs.sorry_site import SorrySite
 from threetier.aws.stacks.billing import billing_alarm
@@ -25,7 +26,8 @@ from threetier.spec import Spec
 
 
 class EdgeStack(Stack):
-    """`zone`, `sorry` (the `SorrySite`) and `billing` (the billing alarm lives here, in us-east-1)."""
+    """`zone`, `sorry` (the `SorrySite`), `app` (the `AppDistribution` with dns.cloudfront, else
+    None) and `billing` (the billing alarm lives here, in us-east-1)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, spec: Spec, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -44,7 +46,15 @@ class EdgeStack(Stack):
             domain=spec.dns.domain,
             page=SORRY_PAGE,
             retain_data=spec.environment.retain_data,
+            serve_domain=not spec.dns.cloudfront,
         )
+        self.app: AppDistribution | None = None
+        if spec.dns.cloudfront:
+            self.app = AppDistribution(
+                self, "App", zone=self.zone, domain=spec.dns.domain,
+                sorry_domain_name=self.sorry.distribution.distribution_domain_name,
+            )
+            CfnOutput(self, "AppDistributionDomain", value=self.app.distribution.distribution_domain_name)
         self.billing = billing_alarm(self, spec)
         CfnOutput(
             self, "SorryDistributionDomain", value=self.sorry.distribution.distribution_domain_name

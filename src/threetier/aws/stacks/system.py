@@ -13,10 +13,12 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
 
 from threetier.aws.app_bundle import app_bundle
 from threetier.aws.constructs.app_secrets import AppSecrets
+from threetier.aws.constructs.cdn import origin_facing_prefix_list, origin_name
 from threetier.aws.constructs.audit import AuditTrail
 from threetier.aws.constructs.containers import (
     AppSettings,
@@ -59,6 +61,9 @@ class SystemStack(Stack):
         retain = spec.environment.retain_data
         https = uses_https(spec)
         fargate = spec.web.runtime == "fargate"
+        # CloudFront in front of the ALB (threetier.aws.constructs.cdn; the edge stack holds it).
+        cloudfront = bool(spec.dns.domain and spec.dns.cloudfront)
+        origin = origin_name(spec.dns.domain) if cloudfront and spec.dns.domain else None
 
         self.network = Network(
             self,
@@ -75,6 +80,7 @@ class SystemStack(Stack):
             app_port=spec.web.app_port,
             allowed_cidrs=spec.load_balancer.allowed_cidrs,
             https=https,
+            cloudfront_prefix_list=origin_facing_prefix_list(self, "CloudFrontOriginFacing") if cloudfront else None,
         )
         self.secrets = AppSecrets(self, "Secrets", retain_data=retain)
         self.database = Database(
@@ -111,7 +117,7 @@ class SystemStack(Stack):
         certificate = None
         if spec.dns.domain:
             self.zone = hosted_zone(self, spec.dns)
-            certificate = regional_certificate(self, spec.dns, self.zone)
+            certificate = regional_certificate(self, spec.dns, self.zone, also=[origin] if origin else None)
 
         self.load_balancer = LoadBalancer(
             self,
@@ -124,11 +130,14 @@ class SystemStack(Stack):
             certificate=certificate,
             retain_data=retain,
             target_type=elbv2.TargetType.IP if fargate else elbv2.TargetType.INSTANCE,
+            # With a domain only the system's own names reach the app (an unknown Host: 404).
+            host_names=[spec.dns.domain, *([origin] if origin else [])] if spec.dns.domain else None,
+            behind_cloudfront=cloudfront,
         )
         self.load_balancer.alb.node.add_dependency(self.network.internet_connectivity)
         alb_name = self.load_balancer.alb.load_balancer_dns_name
         self.url = f"https://{spec.dns.domain}" if https else f"http://{alb_name}"
-        self.hosts = [alb_name] + ([spec.dns.domain] if spec.dns.domain else [])
+        self.hosts = [alb_name] + ([spec.dns.domain] if spec.dns.domain else []) + ([origin] if origin else [])
 
         self.web: WebTier | None = None
         self.fargate: FargateWebTier | None = None
@@ -140,7 +149,14 @@ class SystemStack(Stack):
             web_cpu = auto_scaling_group_cpu(self.web.asg)
 
         self.dns_record: LoadBalancerRecord | None = None
-        if spec.dns.domain and self.zone is not None:
+        self.origin_record: route53.ARecord | None = None
+        if origin and self.zone is not None:
+            # CloudFront's primary origin; the domain itself aliases the distribution (edge stack).
+            self.origin_record = route53.ARecord(
+                self, "OriginRecord", zone=self.zone, record_name=origin,
+                target=route53.RecordTarget.from_alias(route53_targets.LoadBalancerTarget(self.load_balancer.alb)),
+            )
+        elif spec.dns.domain and self.zone is not None:
             self.dns_record = LoadBalancerRecord(
                 self,
                 "Dns",
