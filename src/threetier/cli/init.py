@@ -62,7 +62,6 @@ def init(
         InitAnswers,
         build_plan,
         render_parameters,
-        spec_knows_app,
         used_ports,
         validate_parameters,
     )
@@ -107,7 +106,7 @@ def init(
     # app.source is relative to the directory that holds parameters/ (threetier.spec.App).
     plan = build_plan(answers, existing_ports=used_ports(directory), root=directory.parent)
     text = render_parameters(plan)
-    _spec, warnings = validate_parameters(text, plan.name)
+    _spec, warnings = validate_parameters(text, plan.name, base_dir=directory.parent)
     write_parameters(path, text, force=force)
 
     output.table(
@@ -131,11 +130,6 @@ def init(
         )
     for finding in warnings:
         output.warning(escape(f"{finding.where}: {finding.message}"))
-    if plan.app and not spec_knows_app():
-        output.warning(
-            "[app] is written as comments: this threetier's parameters have no app section yet, so "
-            "the bundled registry app runs until you uncomment it"
-        )
     output.success(
         f"wrote {escape(str(path))}: {plan.project} in {plan.region} ({', '.join(plan.azs)}), "
         f"{plan.instances} web instances on {plan.runtime}"

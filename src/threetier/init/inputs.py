@@ -151,20 +151,14 @@ def runtime(text: str) -> str:
 
 
 def wsgi_callable(text: str) -> str:
-    value = text.strip()
-    if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", value) or (
-        hasattr(model, "App") and field_error(model.App, "wsgi", value)
-    ):
-        raise BadInputError(
-            f"--wsgi: {value!r} is not module:callable", fix="e.g. --wsgi mysite.wsgi:application"
-        )
-    return value
+    return spec_value(
+        model.App, "wsgi", text.strip(), flag="--wsgi", what="module:callable",
+        fix="e.g. --wsgi mysite.wsgi:application",
+    )
 
 
 def settings_module(text: str) -> str:
-    value = text.strip()
-    if not re.match(r"^[A-Za-z_][\w.]*$", value):
-        raise BadInputError(
-            f"--settings: {value!r} is not a dotted module name", fix="e.g. --settings mysite.settings"
-        )
-    return value
+    return spec_value(
+        model.App, "settings", text.strip(), flag="--settings", what="a dotted module name",
+        fix="e.g. --settings mysite.settings",
+    )

@@ -109,11 +109,6 @@ class InitPlan:
     billing_alarm_usd: int
 
 
-def spec_knows_app() -> bool:
-    """The spec has an [app] section (the user's app); without it init writes it as comments."""
-    return "app" in model.Spec.model_fields
-
-
 def build_plan(answers: InitAnswers, *, existing_ports: Iterable[int] = (), root: Path | None = None) -> InitPlan:
     """Check every answer (BadInputError names the first bad one) and lay the system out.
     `existing_ports`: the twin ports other environments use; `root`: the project root the
@@ -215,9 +210,7 @@ def plan_app(source: Path, answers: InitAnswers, *, root: Path | None) -> AppPla
 
 def python_versions() -> tuple[str, ...]:
     """The Python versions the spec's app.python accepts ("3.11", ...), oldest first."""
-    if not spec_knows_app():
-        return ()
-    versions = typing.get_args(model.Spec.model_fields["app"].annotation.model_fields["python"].annotation)
+    versions = typing.get_args(model.App.model_fields["python"].annotation)
     return tuple(sorted(versions, key=version_key))
 
 
@@ -441,13 +434,13 @@ def render_parameters(plan: InitPlan) -> str:
     }, {"lb_semantics": 'the deployed ALB\'s behaviour; "ideal" to compare (see default.toml)'})
     local.insert(1, "# The first block of ports no other parameters file here uses, so twins run side by side.")
     lines += local
-    lines += render_app(plan.app, enabled=spec_knows_app())
+    lines += render_app(plan.app)
     lines += table("[drill]", model.DrillExpectations, {})[:-1]
     return "\n".join(lines) + "\n"
 
 
-def render_app(app: AppPlan | None, *, enabled: bool) -> list[str]:
-    """The [app] section; commented out when this threetier's spec has no [app] yet."""
+def render_app(app: AppPlan | None) -> list[str]:
+    """The [app] section (threetier.spec.App): the detected values, each with where it was found."""
     if app is None:
         return [
             "# [app]: none given, so the bundled registry app runs (`threetier init --app-source DIR`",
@@ -463,29 +456,23 @@ def render_app(app: AppPlan | None, *, enabled: bool) -> list[str]:
     if not django:
         body.append(_kv("migrate", "", "not Django: no migrations to run"))
     body.append(_kv("collectstatic", app.collectstatic, app.found.get("collectstatic", "not Django")))
-    if enabled:
-        return [*body, ""]
-    return [
-        "# The app's section, as detected. This threetier's parameters have no [app] yet (the",
-        "# bundled registry app runs); uncomment it once `threetier params` accepts it.",
-        *(f"# {line}" for line in body),
-        "",
-    ]
+    return [*body, ""]
 
 
 # --- validation -------------------------------------------------------------------------------
 
 
-def validate_parameters(text: str, name: str) -> tuple[model.Spec, list[Finding]]:
+def validate_parameters(text: str, name: str, *, base_dir: Path | None = None) -> tuple[model.Spec, list[Finding]]:
     """The spec of `text` (SpecError as for any file) and the preflight's parameter rules:
-    an error among them raises (the file would fail `check`), warnings are returned."""
+    an error among them raises (the file would fail `check`), warnings are returned.
+    `base_dir`: the directory that will hold parameters/ (app.source is relative to it)."""
     source = f"parameters/{name}.toml as init would write it"
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # a bug in render_parameters, not the user's
         raise ThreetierError(f"{source}: not valid TOML ({exc}); nothing was written") from None
     try:
-        spec = model.parse_spec(data, env_name=name, source=source)
+        spec = model.parse_spec(data, env_name=name, source=source, base_dir=base_dir)
     except SpecError as exc:
         raise SpecError(
             f"{exc.message}; nothing was written",
