@@ -11,6 +11,8 @@ a signed-in user edits or deletes only their own record, staff any.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import messages
@@ -20,6 +22,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.text import Truncator, add_truncation_text, calculate_truncate_chars_length
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -32,11 +36,78 @@ from threetier.webapp.users.services import user_create, user_delete, user_updat
 from threetier.webapp.users.throttles import signup_throttle_wait
 
 
+# A user_id that matches the URL converter and can appear nowhere else in these paths.
+_LINK_PLACEHOLDER = "__id__"
+ROW_LINKS = ("detail", "attachment", "edit", "delete")
+COMMENT_PREVIEW_CHARS = 80  # what `truncatechars:80` showed
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """One line of the list, everything the template shows already computed: the user's
+    fields, whether the viewer may change it, and its links."""
+
+    user_id: str
+    user_name: str
+    comment_preview: str
+    attachment_name: str  # "" without an attachment
+    can_change: bool
+    detail_url: str
+    attachment_url: str
+    edit_url: str
+    delete_url: str
+
+
+def row_link_templates() -> dict[str, tuple[str, str]]:
+    """(before, after) the user_id in each per-row link, from one reverse() per link name
+    per request instead of one per link per row (each reverse() costs ~18 µs). A user_id
+    holds only URL-safe characters (rules.USER_ID_URL_PATTERN), so reverse() would not
+    quote it either: before + user_id + after is what reverse() returns."""
+    templates = {}
+    for name in ROW_LINKS:
+        before, _, after = reverse(f"users:{name}", args=[_LINK_PLACEHOLDER]).rpartition(_LINK_PLACEHOLDER)
+        templates[name] = (before, after)
+    return templates
+
+
+def comment_previewer(limit: int = COMMENT_PREVIEW_CHARS) -> Callable[[str], str]:
+    """What `truncatechars:limit` returns, without its per-character loop for the usual
+    cases: a comment within the limit is shown whole, and an ASCII one (no combining
+    characters, NFC already) is cut where Truncator cuts it, before the active language's
+    ellipsis; anything else goes through Truncator itself."""
+    keep = calculate_truncate_chars_length(limit, None)  # the limit less the ellipsis
+
+    def preview(text: str) -> str:
+        if len(text) <= limit:
+            return text
+        if text.isascii():
+            return add_truncation_text(text[:keep])
+        return Truncator(text).chars(limit)
+
+    return preview
+
+
+def user_rows(users: Iterable[User], viewer: object) -> list[UserRow]:
+    """The page's rows; `viewer` is the request's user (maybe anonymous)."""
+    templates = row_link_templates()
+    (d0, d1), (a0, a1), (e0, e1), (x0, x1) = (templates[name] for name in ROW_LINKS)
+    preview = comment_previewer()
+    return [
+        UserRow(
+            user_id=(uid := user.user_id), user_name=user.user_name, comment_preview=preview(user.comment),
+            attachment_name=user.attachment_filename, can_change=user.can_be_changed_by(viewer),
+            detail_url=f"{d0}{uid}{d1}", attachment_url=f"{a0}{uid}{a1}", edit_url=f"{e0}{uid}{e1}",
+            delete_url=f"{x0}{uid}{x1}",
+        )
+        for user in users
+    ]
+
+
 @require_safe
 def user_list_view(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:SEARCH_MAX_LENGTH]
     page = Paginator(user_list(search=query), settings.THREETIER_PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [(user, user.can_be_changed_by(request.user)) for user in page]
+    rows = user_rows(page, request.user)
     return render(request, "users/list.html", {"page": page, "rows": rows, "query": query})
 
 
