@@ -24,6 +24,7 @@ from threetier.aws.constructs.containers import (
 )
 from threetier.aws.user_data import APP_UID
 from threetier.paths import project_root
+from threetier.runtime import contract
 from threetier.spec import SpecError, parse_spec
 
 pytestmark = pytest.mark.synth  # importing aws_cdk (the constructs, assertions) starts jsii's Node.js
@@ -172,7 +173,9 @@ def test_containers_get_the_webapp_contract_and_secrets_only_from_secrets_manage
         assert not expected & environment.keys(), "a secret is never a plain environment variable"
     # The web container runs the contract's gunicorn command, bound for the ALB on the app port.
     command = found["web"][1]["Command"]
-    assert command == web_command(8000) and command[command.index("--bind") + 1] == "0.0.0.0:8000"
+    # Sized for the task (256 CPU units, 512 MiB: one worker), by the contract's one rule.
+    assert command == web_command(8000, contract.gunicorn_for_fargate(256, 512))
+    assert command[command.index("--bind") + 1] == "0.0.0.0:8000"
 
 
 def secret_sources(container: dict) -> dict[str, str]:

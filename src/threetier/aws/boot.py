@@ -102,6 +102,14 @@ class BootSettings:
     db_sslmode: str = "require"  # the RDS parameter group sets rds.force_ssl: say so
     listen_host: str = ""  # nginx listens on every interface (the ALB's); a rehearsal: 127.0.0.1
     revision: str = "unversioned"
+    # What gunicorn is sized for (contract.gunicorn_for): the parameters' web.instance_type
+    # and the target group's deregistration delay (the graceful timeout stays below it).
+    instance_type: str = "t3.micro"
+    deregistration_delay_seconds: int = 300
+
+    def gunicorn(self) -> contract.Gunicorn:
+        return contract.gunicorn_for_instance_type(
+            self.instance_type, deregistration_delay_seconds=self.deregistration_delay_seconds)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -212,8 +220,10 @@ class Ec2Layout:
 # --- what the server runs, rendered from the contract -----------------------------------
 
 
-def gunicorn_command(layout: Ec2Layout) -> list[str]:
-    return contract.gunicorn_command(str(layout.python), bind=contract.unix_bind(layout.socket), name="threetier")
+def gunicorn_command(layout: Ec2Layout, settings: BootSettings | None = None) -> list[str]:
+    sized = settings.gunicorn() if settings else contract.GUNICORN
+    return contract.gunicorn_command(str(layout.python), bind=contract.unix_bind(layout.socket), name="threetier",
+                                     settings=sized)
 
 
 def nginx_configs(layout: Ec2Layout, settings: BootSettings) -> tuple[str, str]:
@@ -236,7 +246,7 @@ def gunicorn_unit(layout: Ec2Layout, settings: BootSettings) -> str:
     the media mount (EFS, /etc/fstab) instead of writing uploads into the empty local
     directory (seed 001's trap).
     """
-    command = " ".join(gunicorn_command(layout))  # systemd splits on spaces and never globs
+    command = " ".join(gunicorn_command(layout, settings))  # systemd splits on spaces and never globs
     return f"""[Unit]
 Description=threetier web app (gunicorn)
 After=network-online.target
@@ -255,7 +265,7 @@ StandardOutput=append:{layout.app_log}
 StandardError=append:{layout.app_log}
 Restart=always
 RestartSec=2
-TimeoutStopSec={contract.GUNICORN.graceful_timeout_seconds + 5}
+TimeoutStopSec={settings.gunicorn().graceful_timeout_seconds + 5}
 
 [Install]
 WantedBy=multi-user.target

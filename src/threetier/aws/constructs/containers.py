@@ -133,9 +133,10 @@ def container_environment(
     )
 
 
-def web_command(app_port: int) -> list[str]:
-    """gunicorn as the contract says, bound for the ALB (no nginx in a task)."""
-    return contract.gunicorn_command("python", bind=f"0.0.0.0:{app_port}", name="threetier")
+def web_command(app_port: int, gunicorn: contract.Gunicorn = contract.GUNICORN) -> list[str]:
+    """gunicorn as the contract says, bound for the ALB (no nginx in a task), sized for
+    the task (contract.gunicorn_for_fargate)."""
+    return contract.gunicorn_command("python", bind=f"0.0.0.0:{app_port}", name="threetier", settings=gunicorn)
 
 
 class FargateWebTier(Construct):
@@ -237,7 +238,7 @@ class FargateWebTier(Construct):
         self.container = self.task_definition.add_container(
             WEB_CONTAINER,
             image=new_image,
-            command=web_command(web.app_port),
+            command=web_command(web.app_port, contract.gunicorn_for_fargate(fargate.cpu, fargate.memory_mib)),
             environment=environment,
             secrets=secrets,
             port_mappings=[ecs.PortMapping(container_port=web.app_port, protocol=ecs.Protocol.TCP)],

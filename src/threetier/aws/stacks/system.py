@@ -227,6 +227,8 @@ class SystemStack(Stack):
                 # EFS at the media path, in /etc/fstab: mounted at boot and after every reboot.
                 extra_commands=self.storage.mount_commands(mount_point=DEFAULT_MEDIA_ROOT),
                 log_group=self.app_logs.log_group_name,
+                instance_type=spec.web.instance_type,
+                deregistration_delay_seconds=spec.load_balancer.deregistration_delay_seconds,
                 **self._app_settings(),
             ),
             # The web servers read their bundle object only; the master secret is the
