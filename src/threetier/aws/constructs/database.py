@@ -68,6 +68,10 @@ class Database(Construct):
             parameters={
                 "rds.force_ssl": "1",  # credentials never cross the VPC in clear text
                 "log_min_duration_statement": "1000",
+                # Django (USE_TZ) wants its connections in UTC and sends SET TIME ZONE on
+                # each new connection whose zone has another name (the twin's PostgreSQL
+                # said Etc/UTC); set here so no engine default can add that round trip.
+                "timezone": "UTC",
             },
         )
         self.subnet_group = rds.SubnetGroup(
