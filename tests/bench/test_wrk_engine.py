@@ -3,13 +3,16 @@ request and saturation; and a real wrk against a real HTTP server on loopback.""
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from threetier.bench.run import choose_engine
 from threetier.bench.wrk import generator_cost, parse_output, run_wrk, summarize
+from threetier.cli.main import main
 from threetier.errors import ThreetierError
 
 RAW = {"requests": 5000, "duration_us": 10_000_000, "bytes": 1, "status_codes": {"200": 4990, "502": 10},
@@ -38,30 +41,61 @@ def test_no_result_line_is_an_error_with_wrks_output():
         parse_output("unable to connect to 127.0.0.1:1 Connection refused\n")
 
 
-@pytest.mark.integration  # starts wrk
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (./scripts/ensure-wrk)")
-def test_real_wrk_counts_statuses_and_instances_and_its_own_cpu():
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
 
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            self.send_response(200)
-            self.send_header("X-Threetier-Instance", "web-1a")
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.send_response(200)
+        self.send_header("X-Threetier-Instance", "web-1a")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
 
-        def log_message(self, *args):
-            pass
+    def log_message(self, *args):
+        pass
 
+
+@pytest.fixture
+def server_url():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        result = run_wrk(f"http://127.0.0.1:{server.server_port}/", duration=1, connections=4, threads=2, count=True)
+        yield f"http://127.0.0.1:{server.server_port}/"
     finally:
         server.shutdown()
+        server.server_close()
+
+
+needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (./scripts/ensure-wrk)")
+
+
+@pytest.mark.integration  # starts wrk
+@needs_wrk
+def test_real_wrk_counts_statuses_and_instances_and_its_own_cpu(server_url):
+    result = run_wrk(server_url, duration=1, connections=4, threads=2, count=True)
     assert result["requests"] > 10 and result["failed_requests"] == 0
     assert set(result["status_codes"]) == {"200"}
     assert set(result["instances"]) == {"web-1a"}
     assert result["generator"]["cpu_seconds"] > 0 and result["generator"]["cpu_ms_per_request"] > 0
+
+
+@pytest.mark.integration  # starts wrk
+@needs_wrk
+def test_the_cli_uses_wrk_by_default_and_reports_the_generator(server_url, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code = main(["bench", "--url", server_url, "-d", "1", "-c", "4", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["engine"] == "wrk" and result["requests"] > 0
+    assert {"cpu_ms_per_request", "cores_busy", "saturated"} <= result["generator"].keys()
+
+
+def test_wrk_with_a_request_count_and_locust_with_a_duration_are_refused_with_the_fix():
+    with pytest.raises(ThreetierError, match="duration"):
+        choose_engine("wrk", requests=100, duration=None)
+    with pytest.raises(ThreetierError, match="number of requests"):
+        choose_engine("locust", requests=None, duration=5)
+    assert choose_engine("auto", requests=100, duration=None) == "locust"  # an exact count: Locust
+    assert choose_engine("auto", requests=None, duration=5) == "wrk"
