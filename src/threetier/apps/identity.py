@@ -1,7 +1,7 @@
 """The parameters' [app] → what a runtime needs to know of the app: the contract's
 AppIdentity (where its code is on that runtime), its requirements and its interpreter.
 
->>> app_identity(spec, directory="/opt/threetier/app/app")   # the EC2 release's copy
+>>> app_identity(spec.app, directory="/opt/threetier/app/app")   # the EC2 release's copy
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ from pathlib import Path
 
 from threetier.errors import ThreetierError
 from threetier.runtime import contract
-from threetier.spec import Spec
+from threetier.spec import App, Spec
 
 # What every user app's environment gets besides its own requirements: the app server,
 # at the version the bundled registry runs (requirements/runtime.txt).
 SERVER_REQUIREMENTS = ("gunicorn==23.0.0",)
 
 
-def app_identity(spec: Spec, directory: str | Path) -> contract.AppIdentity:
+def app_identity(app: App, directory: str | Path) -> contract.AppIdentity:
     """The bundled registry's identity, or the user's app with its code at `directory`."""
-    app = spec.app
     if app.bundled:
         return contract.BUNDLED_APP
     return contract.AppIdentity(

@@ -37,8 +37,7 @@ def copy_release(source: Path, app_state: Path) -> Path:
     partial = app_state / f".{RELEASE}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     app_state.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(source, partial, ignore=_ignore, symlinks=True)
-    readable_by_all(partial)
+    copy_tree(source, partial)
     (partial / MANIFEST).write_text(json.dumps(snapshot(partial), sort_keys=True))
     old = app_state / f".{RELEASE}.old-{os.getpid()}"
     if target.exists():
@@ -46,6 +45,18 @@ def copy_release(source: Path, app_state: Path) -> Path:
     partial.rename(target)
     shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    """The app's files (no version control, environments or caches), readable by all."""
+    shutil.copytree(source, target, ignore=_ignore, symlinks=True)
+    readable_by_all(target)
+
+
+def app_files(source: Path) -> list[Path]:
+    """What `copy_tree` copies, in order (for keys: the bundle and image are keyed by them)."""
+    return sorted(path for path in source.rglob("*") if path.is_file() and not (
+        set(path.relative_to(source).parts) & EXCLUDED) and not path.name.endswith(EXCLUDED_SUFFIXES))
 
 
 def readable_by_all(root: Path) -> None:

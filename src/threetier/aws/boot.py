@@ -45,7 +45,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from threetier.errors import ThreetierError
@@ -111,6 +111,22 @@ class BootSettings:
         return contract.gunicorn_for_instance_type(
             self.instance_type, deregistration_delay_seconds=self.deregistration_delay_seconds)
 
+    # Which app: "" = the bundled registry; else the user's (the bundle's app/: its code, lock
+    # and wheelhouse), as the parameters' [app] says (contract.AppIdentity).
+    app_wsgi: str = ""
+    app_settings: str = contract.SETTINGS_MODULE
+    app_migrate: str | None = None
+    app_collectstatic: bool = True
+    app_health_path: str = ""
+
+    def app_identity(self, layout: Ec2Layout) -> contract.AppIdentity:
+        if not self.app_wsgi:
+            return contract.BUNDLED_APP
+        return contract.AppIdentity(
+            wsgi=self.app_wsgi, settings=self.app_settings, directory=str(layout.app_code),
+            migrate=self.app_migrate, collectstatic=self.app_collectstatic, health_path=self.app_health_path,
+        )
+
     def to_json(self) -> str:
         data = asdict(self)
         data.pop("extra_commands")  # bash, run by the user data itself
@@ -129,7 +145,7 @@ class BootSettings:
             secure_cookies=self.secure_cookies, static_root=str(layout.static_root),
             media_root=str(layout.path(self.media_root)), media_backend=self.media_backend,
             media_bucket=self.media_bucket, db_sslmode=self.db_sslmode, region=self.region,
-            revision=self.revision,
+            revision=self.revision, app=layout.app,
         )
 
 
@@ -138,6 +154,7 @@ class Ec2Layout:
     """Where a web server keeps everything, under `root` (/ on EC2)."""
 
     root: Path = Path("/")
+    app: contract.AppIdentity = contract.BUNDLED_APP  # the bundled registry, or the user's app
 
     def path(self, absolute: str) -> Path:
         return self.root / absolute.lstrip("/")
@@ -158,6 +175,21 @@ class Ec2Layout:
     @property
     def python(self) -> Path:
         return self.venv / "bin" / "python"
+
+    @property
+    def app_code(self) -> Path:
+        """A user's app's code in the unpacked bundle (app_bundle.py: app/src)."""
+        return self.release / "app" / "src"
+
+    @property
+    def app_venv(self) -> Path:
+        """A user's app's own venv: its locked requirements, never the boot's."""
+        return self.app_dir / "app-venv"
+
+    @property
+    def app_python(self) -> Path:
+        """The interpreter gunicorn and the one-off steps run under: the app's venv for a user's app."""
+        return self.python if self.app.bundled else self.app_venv / "bin" / "python"
 
     @property
     def settings_file(self) -> Path:
@@ -222,7 +254,8 @@ class Ec2Layout:
 
 def gunicorn_command(layout: Ec2Layout, settings: BootSettings | None = None) -> list[str]:
     sized = settings.gunicorn() if settings else contract.GUNICORN
-    return contract.gunicorn_command(str(layout.python), bind=contract.unix_bind(layout.socket), name="threetier",
+    return contract.gunicorn_command(str(layout.app_python), bind=contract.unix_bind(layout.socket), name="threetier",
+                                     app=layout.app,
                                      settings=sized)
 
 
@@ -432,7 +465,25 @@ def install_runtime(layout: Ec2Layout) -> tuple[float, float]:
     # apart from pip (`--no-compile`), which then stays small.
     run([str(layout.python), "-m", "compileall", "-q", "-j", "0", str(site), str(layout.release / "src")],
         stdout=subprocess.DEVNULL)
+    if not layout.app.bundled:
+        install_app(layout, pips[-1])
     return installed - began, time.monotonic() - installed
+
+
+def install_app(layout: Ec2Layout, pip: Path) -> None:
+    """A user's app's venv from the bundle's app/ (its hash-locked requirements, offline),
+    with threetier's stdlib runtime (the bundle's src/: the wrapper, gunicorn's config) on its path."""
+    app = layout.release / "app"
+    if layout.app_venv.exists():
+        shutil.rmtree(layout.app_venv)
+    run([sys.executable, "-m", "venv", "--without-pip", str(layout.app_venv)])
+    run([str(layout.app_python), f"{pip}/pip", "install", "--quiet", "--disable-pip-version-check",
+         "--no-index", "--no-compile", "--require-hashes", "--find-links", str(app / "wheelhouse"),
+         "--requirement", str(app / "requirements.txt")])
+    site = next((layout.app_venv / "lib").glob("python3*/site-packages"))
+    (site / "threetier-runtime.pth").write_text(f"{layout.release / 'src'}\n")
+    run([str(layout.app_python), "-m", "compileall", "-q", "-j", "0", str(site), str(layout.app_code)],
+        stdout=subprocess.DEVNULL)
 
 
 # --- stage 2: in the venv (boto3) ------------------------------------------------------------
@@ -488,7 +539,9 @@ class Boot:
         environment = app_environment(settings, layout, db_user=db_user, name=name, az=az)
         layout.app_env_file.write_text(env_file(environment))
         contract.secure_secret_file(layout.app_env_file, app_gid=gid)
-        one_off(layout, environment, contract.collectstatic_command(str(layout.python)))
+        collect = contract.collectstatic_command(str(layout.app_python), layout.app)
+        if collect:
+            one_off(layout, environment, collect)
         main, site = nginx_configs(layout, settings)
         for path, text in ((layout.nginx_conf, main), (layout.nginx_site, site),
                            (layout.unit_file, gunicorn_unit(layout, settings))):
@@ -515,7 +568,9 @@ class Boot:
         environment = app_environment(settings, layout, db_user=db_user, name="migrator", az="")
         ensure_app_role(environment, master_user=master["username"], master_password=master["password"],
                         app_user=db_user, app_password=app_password)
-        one_off(layout, environment, contract.migrate_command(str(layout.python)))
+        migrate = contract.migrate_command(str(layout.app_python), layout.app)
+        if migrate:
+            one_off(layout, environment, migrate)
 
 
 def wait_healthy(url: str, *, attempts: int = HEALTH_ATTEMPTS, pause: float = 2) -> None:
@@ -654,8 +709,10 @@ def fargate_migrate(environ: Mapping[str, str]) -> int:
     app_user, app_password = app_credentials(environ)
     ensure_app_role(environ, master_user=master_user, master_password=master_password,
                     app_user=app_user, app_password=app_password)
-    return subprocess.run(contract.migrate_command(sys.executable), check=False,
-                          env=child_environment(environ)).returncode
+    command = contract.migrate_command(sys.executable, contract.app_identity(environ))
+    if not command:
+        return 0  # the app has no migrations (app.migrate = "")
+    return subprocess.run(command, check=False, env=child_environment(environ)).returncode
 
 
 # --- the command line ---------------------------------------------------------------------------
@@ -687,6 +744,7 @@ def run_command(argv: Sequence[str] | None = None) -> int:
         return fargate_migrate(os.environ)
     settings = BootSettings.from_json(args.settings.read_text())
     layout = Ec2Layout(args.root)
+    layout = replace(layout, app=settings.app_identity(layout))
     boot = Boot(settings, layout, Ec2Platform(region=settings.region, rehearse=args.rehearse, imds=args.imds))
     if args.stage == "1":
         boot.stage1(args.command)

@@ -137,7 +137,7 @@ def build_plan(spec: Spec, layout: Layout, *, binaries: Binaries, users: OsUsers
     # A user's app runs from its release copy with its own venv, both under <state>/app.
     source, app_state = AppSource.of(spec), layout.root / "app"
     user_app = {} if source is None else {
-        "app": app_identity(spec, release_dir(app_state)), "python": str(venv_python(app_state / "venv")),
+        "app": app_identity(spec.app, release_dir(app_state)), "python": str(venv_python(app_state / "venv")),
         "source": source, "app_state": app_state,
     }
     app = AppSettings(

@@ -197,12 +197,7 @@ def app_environment(config: AppConfig) -> dict[str, str]:
     Every key is always present (empty when it does not apply), so the three runtimes
     emit the same keys."""
     return {
-        SETTINGS: config.app.settings,
-        APP_DIR: config.app.directory,
-        APP_WSGI: "" if config.app.bundled else config.app.wsgi,
-        APP_HEALTH_PATH: config.app.health_path,
-        APP_MIGRATE: "default" if config.app.migrate is None else (config.app.migrate.strip() or "none"),
-        APP_COLLECTSTATIC: "on" if config.app.collectstatic else "off",
+        **identity_environment(config.app),
         DRILL_PROBES: "on" if config.drill_probes else "off",
         DB_HOST: config.db_host,
         DB_PORT: config.db_port,
@@ -224,6 +219,18 @@ def app_environment(config: AppConfig) -> dict[str, str]:
 def instance_environment(name: str, az: str) -> dict[str, str]:
     """Who this instance is (shown on every page and in the X-Threetier-* headers)."""
     return {INSTANCE_NAME: name, AZ: az}
+
+
+def identity_environment(app: AppIdentity) -> dict[str, str]:
+    """The keys that say which app runs (part of `app_environment`; `app_identity` reads them back)."""
+    return {
+        SETTINGS: app.settings,
+        APP_DIR: app.directory,
+        APP_WSGI: "" if app.bundled else app.wsgi,
+        APP_HEALTH_PATH: app.health_path,
+        APP_MIGRATE: "default" if app.migrate is None else (app.migrate.strip() or "none"),
+        APP_COLLECTSTATIC: "on" if app.collectstatic else "off",
+    }
 
 
 def app_identity(environ: Mapping[str, str]) -> AppIdentity:

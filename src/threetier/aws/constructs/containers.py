@@ -37,7 +37,9 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from threetier import spec as model
-from threetier.aws.boot import MASTER_PASSWORD_ENV, MASTER_USER_ENV
+from threetier.apps.identity import AppSource, app_identity
+from threetier.aws.app_bundle import CONTAINER_APP_DIR, stage_image_context
+from threetier.aws.boot import APP_GID, APP_UID, MASTER_PASSWORD_ENV, MASTER_USER_ENV
 from threetier.aws.constructs.iam import AppAccessPolicy
 from threetier.aws.constructs.storage import SharedStorage
 from threetier.aws.migration_runner import MIGRATE_CONTAINER
@@ -177,9 +179,16 @@ class FargateWebTier(Construct):
         revision: str | None = None,
         hold: str | None = None,
         source: Path | None = None,
+        user_app: model.App | None = None,
+        user_app_source: AppSource | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         fargate = web.fargate
+        # A user's app ([app]): the image from its own Dockerfile, else from a generated one
+        # (app_bundle.stage_image_context: its code, hash-locked requirements, threetier's runtime).
+        own_image = False
+        if user_app_source is not None:
+            source, own_image = stage_image_context(user_app_source, uid=APP_UID, gid=APP_GID)
         self.image_asset = ecr_assets.DockerImageAsset(
             self,
             "Image",
@@ -313,9 +322,25 @@ class FargateWebTier(Construct):
             secrets=migration_secrets,
             logging=ecs.LogDrivers.aws_logs(stream_prefix=MIGRATE_CONTAINER, log_group=log_group),
         )
+        if user_app is not None and not user_app.bundled:
+            self._run_user_app(app_identity(user_app, CONTAINER_APP_DIR), own_image=own_image)
         self.subnet_ids = _selected(vpc, subnets).subnet_ids
         self.security_group = security_group
         self._suppress_findings(log_group)
+
+    def _run_user_app(self, identity: contract.AppIdentity, *, own_image: bool) -> None:
+        """Both task definitions name the user's app (the contract's identity keys); the web
+        container serves it through threetier's wrapper, or, from the app's own Dockerfile,
+        runs the image's own command (docs/apps.md: what such an image must hold)."""
+        for container in (self.container, self.migration_task_definition.default_container):
+            for key, value in contract.identity_environment(identity).items():
+                container.add_environment(key, value)
+        web = self.task_definition.node.default_child
+        if own_image:
+            web.add_property_deletion_override("ContainerDefinitions.0.Command")
+        else:
+            # gunicorn_command's callable (argv[3]): the wrapper around the user's, not the registry's.
+            web.add_property_override("ContainerDefinitions.0.Command.3", identity.server_wsgi())
 
     @property
     def migration_outputs(self) -> dict[str, str]:

@@ -16,6 +16,7 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as route53_targets
 from constructs import Construct
 
+from threetier.apps.identity import AppSource
 from threetier.aws.app_bundle import app_bundle
 from threetier.aws.constructs.app_secrets import AppSecrets
 from threetier.aws.constructs.cdn import origin_facing_prefix_list, origin_name
@@ -206,7 +207,8 @@ class SystemStack(Stack):
 
     def _ec2_web_tier(self) -> WebTier:
         spec = self.spec
-        bundle = app_bundle(self, "AppBundle", architecture=bundle_architecture(spec.web.instance_type))
+        bundle = app_bundle(self, "AppBundle", architecture=bundle_architecture(spec.web.instance_type),
+                            app=AppSource.of(spec))
         web = WebTier(
             self,
             "Web",
@@ -227,6 +229,12 @@ class SystemStack(Stack):
                 # EFS at the media path, in /etc/fstab: mounted at boot and after every reboot.
                 extra_commands=self.storage.mount_commands(mount_point=DEFAULT_MEDIA_ROOT),
                 log_group=self.app_logs.log_group_name,
+                # The parameters' [app]: the bundled registry (none of these), or the user's app.
+                **({} if spec.app.bundled else {
+                    "app_wsgi": spec.app.wsgi_callable() or "", "app_settings": spec.app.settings or "",
+                    "app_migrate": spec.app.migrate, "app_collectstatic": spec.app.collectstatic,
+                    "app_health_path": spec.app.health_path or "",
+                }),
                 instance_type=spec.web.instance_type,
                 deregistration_delay_seconds=spec.load_balancer.deregistration_delay_seconds,
                 **self._app_settings(),
@@ -268,6 +276,8 @@ class SystemStack(Stack):
             storage=self.storage,
             revision=image_revision(self),
             hold=service_hold(self),
+            user_app=spec.app,
+            user_app_source=AppSource.of(spec),
         )
         for name, value in tier.migration_outputs.items():
             CfnOutput(self, name, value=value)
