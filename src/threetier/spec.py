@@ -169,7 +169,7 @@ class Dns(_Model):
     hosted_zone_id: str | None = Field(None, pattern=r"^Z[A-Z0-9]{4,32}$")
     certificate_arn: str | None = Field(None, pattern=r"^arn:aws:acm:")
     failover: bool = True
-    # CloudFront in front of the ALB (needs a domain): an origin group, primary the ALB and
+    # CloudFront in front of the ALB (takes effect with a domain): an origin group, primary the ALB and
     # secondary the sorry site, fails GET/HEAD/OPTIONS over per request on 500/502/503/504
     # or no answer; the ALB then takes connections from CloudFront only (docs/aws.md).
     cloudfront: bool = False
@@ -185,9 +185,6 @@ class Dns(_Model):
             raise ValueError(f"domain {self.domain!r} is not inside zone_name {self.zone_name!r}")
         if (self.zone_name or self.hosted_zone_id) and not self.domain:
             raise ValueError("zone_name/hosted_zone_id are set but domain is not")
-        if self.cloudfront and not self.domain:
-            raise ValueError("cloudfront is set but domain is not: CloudFront serves the domain "
-                             "(set dns.domain and dns.hosted_zone_id, or cloudfront = false)")
         return self
 
     @property

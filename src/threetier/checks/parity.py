@@ -10,7 +10,11 @@ compared with the synthesized templates, and drift is an error naming both value
 - the deregistration delay against gunicorn's graceful timeout (a draining target must
   be given at least as long as gunicorn gives its in-flight requests);
 - the Route 53 health check (path, request interval, failure threshold) against the
-  twin's failover stage.
+  twin's failover stage;
+- the twin's deregistration delay (how long a drained target stays out) against the
+  target group's;
+- CloudFront's origin group (the status codes it fails over on) against the twin's
+  CloudFront stage.
 
 >>> parity_findings(twin_view(spec), templates)   # [] when they agree
 """
@@ -18,7 +22,7 @@ compared with the synthesized templates, and drift is an error naming both value
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from threetier.checks.findings import Finding
@@ -32,6 +36,7 @@ SOURCE = "parity"
 TARGET_GROUP = "AWS::ElasticLoadBalancingV2::TargetGroup"
 LOAD_BALANCER = "AWS::ElasticLoadBalancingV2::LoadBalancer"
 ROUTE53_CHECK = "AWS::Route53::HealthCheck"
+DISTRIBUTION = "AWS::CloudFront::Distribution"
 ALB_DEFAULT_IDLE_TIMEOUT = 60  # seconds, when the template sets no idle_timeout.timeout_seconds
 
 
@@ -46,11 +51,14 @@ class TwinView:
     r53_threshold: int
     backend_keepalive_seconds: dict[str, int]  # nginx, gunicorn
     graceful_timeout_seconds: int
+    deregistration_delay_seconds: float = 30.0
+    origin_failover_statuses: tuple[int, ...] = ()  # the CloudFront stage's
 
 
 def untuned(spec: Spec) -> Spec:
     """`spec` without the twin's shortened checks: what the twin does with the deployed settings."""
-    local = spec.local.model_copy(update={"health_check": TwinHealthCheck(), "failover_check": TwinFailoverCheck()})
+    local = spec.local.model_copy(update={"health_check": TwinHealthCheck(), "failover_check": TwinFailoverCheck(),
+                                          "deregistration_delay_seconds": None})
     return spec.model_copy(update={"local": local})
 
 
@@ -77,7 +85,10 @@ def twin_view(spec: Spec, *, caddyfile: str | None = None) -> TwinView:
     `caddyfile` replaces the rendered one (tests: a twin changed on purpose)."""
     plan = build_plan(untuned(spec), Layout(Path("/nonexistent/parity")),
                       binaries=Binaries(Path("/nonexistent"), "caddy"), users=OsUsers(None, None))
-    text = caddyfile if caddyfile is not None else render_caddyfile(plan.lb, plan.layout)
+    # With its CloudFront stage on, whatever local.cdn_port says: the rule is compared.
+    lb = replace(plan.lb, cdn_port=plan.lb.cdn_port or 1)
+    text = caddyfile if caddyfile is not None else render_caddyfile(lb, plan.layout)
+    statuses = re.search(r"@origin_error status ([\d ]+)", text)
     values = caddyfile_values(text, ("health_uri", "health_interval", "health_timeout", "health_passes",
                                      "health_fails", "health_status", "keepalive"))
     keepalive = values.pop("keepalive", None)
@@ -88,6 +99,8 @@ def twin_view(spec: Spec, *, caddyfile: str | None = None) -> TwinView:
         backend_keepalive_seconds={"nginx keepalive_timeout": NGINX.keepalive_timeout_seconds,
                                    "gunicorn --keep-alive": GUNICORN.keepalive_seconds},
         graceful_timeout_seconds=GUNICORN.graceful_timeout_seconds,
+        deregistration_delay_seconds=plan.lb.deregistration_delay_seconds,
+        origin_failover_statuses=tuple(int(code) for code in statuses.group(1).split()) if statuses else (),
     )
 
 
@@ -133,6 +146,8 @@ def parity_findings(twin: TwinView, templates: dict[str, dict]) -> list[Finding]
                 drift(where, f"target group {what}", deployed, rehearsed)
         delay = _number(_attribute(tg, "TargetGroupAttributes", "deregistration_delay.timeout_seconds"))
         delay = 300.0 if delay is None else delay  # the ALB's default
+        if delay != twin.deregistration_delay_seconds:
+            drift(where, "deregistration delay (s)", delay, twin.deregistration_delay_seconds)
         if delay < twin.graceful_timeout_seconds:
             findings.append(Finding(
                 "error", SOURCE, "parity-deregistration", where,
@@ -163,6 +178,13 @@ def parity_findings(twin: TwinView, templates: dict[str, dict]) -> list[Finding]
         for what, deployed, rehearsed in pairs:
             if deployed != rehearsed:
                 drift(where, what, deployed, rehearsed)
+    for stack, name, distribution in _resources(templates, DISTRIBUTION):
+        groups = (distribution.get("DistributionConfig", {}).get("OriginGroups") or {}).get("Items", [])
+        for group in groups:
+            deployed = tuple(sorted(group.get("FailoverCriteria", {}).get("StatusCodes", {}).get("Items", [])))
+            if deployed != tuple(sorted(twin.origin_failover_statuses)):
+                drift(f"{stack}/{name}", "CloudFront origin failover status codes", list(deployed),
+                      list(twin.origin_failover_statuses))
     return findings
 
 

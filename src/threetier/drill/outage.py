@@ -25,13 +25,54 @@ from threetier.spec import Spec
 SORRY_MARKER = "threetier-sorry-page"
 
 
-def _page(target: DrillTarget) -> tuple[int | None, str, str]:
+def _page(target: DrillTarget, url: str | None = None, method: str = "GET") -> tuple[int | None, str, str]:
     try:
         with drill_session(target.verify) as session:
-            response = session.get(f"{target.url}/users/", timeout=10)
+            if method == "GET":
+                response = session.get(f"{url or target.url}/users/", timeout=10)
+            else:
+                response = session.request(method, f"{url or target.url}/api/users/", json={}, timeout=10)
         return response.status_code, response.text, response.headers.get("Cache-Control", "")
     except requests.RequestException:
         return None, "", ""
+
+
+class CdnWatch(threading.Thread):
+    """The CloudFront design in the same run (the twin's CloudFront stage, local.cdn_port):
+    a reader reloading through it, and once it shows the sorry page, one POST (a form)."""
+
+    def __init__(self, target: DrillTarget, url: str):
+        super().__init__(name="drill-cdn", daemon=True)
+        self.target, self.url = target, url
+        self.seen: list[tuple[float, int | None, bool]] = []  # (monotonic, status, sorry page)
+        self.post: tuple[int | None, bool] | None = None
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            status, body, _ = _page(self.target, self.url)
+            sorry = status == 503 and SORRY_MARKER in body
+            self.seen.append((started, status, sorry))
+            if sorry and self.post is None:
+                status, body, _ = _page(self.target, self.url, method="POST")
+                self.post = (status, SORRY_MARKER in body)
+            self.stopping.wait(0.05)
+
+    def summary(self, since: float) -> tuple[float | None, int, str]:
+        """(seconds from `since` to the first sorry page, 5xx before it, what was seen)."""
+        after = [(at, status, sorry) for at, status, sorry in self.seen if at >= since]
+        first = next((at for at, _, sorry in after if sorry), None)
+        before = [status for at, status, sorry in after if first is None or at < first]
+        counts: dict[str, int] = {}
+        for at, status, sorry in after:
+            if first is not None and at > first + 5:
+                break
+            key = "sorry page" if sorry else str(status or "no answer")
+            counts[key] = counts.get(key, 0) + 1
+        five_xx = sum(1 for status in before if status is None or status >= 500)
+        text = ", ".join(f"{k} × {v}" for k, v in counts.items()) or "nothing"
+        return (None if first is None else first - since), five_xx, text
 
 
 def serves_sorry_page(target: DrillTarget) -> bool:
@@ -112,12 +153,19 @@ def drill_outage(target: DrillTarget, spec: Spec) -> DrillResult:
     if not wait_until(lambda: all(target.target_health().values()), timeout=max(30.0, 3 * healthy_window)):
         raise_not_ready(target)
 
+    cdn_url = getattr(target, "cdn_url", None) if mine.lb_semantics == "alb" else None
+    cdn = CdnWatch(target, cdn_url) if cdn_url else None
+    if cdn is not None:
+        cdn.start()
     stopped_at, stop_began = time.time(), time.monotonic()
     before = Looks(target)
     stopping = stop_and_mark(target, before)
     wait_for = max(30.0, 4 * unhealthy_window, 2 * (sorry_model.high or 0.0) + 10) + 30  # + the graceful stop
     result.detect_seconds = before.until("sorry", timeout=wait_for)
     stopping.join(timeout=120)
+    if cdn is not None:
+        cdn.stopping.set()
+        cdn.join(timeout=15)
     if before.since is not None:
         result.notes.append(f"every instance stopped answering {before.since - stop_began:.2f} s after the stop "
                             "began (sorry page and 5xx counted from then)")
@@ -151,6 +199,24 @@ def drill_outage(target: DrillTarget, spec: Spec) -> DrillResult:
         scorecard.row("back after boot seconds", " s", back_after_boot, on_aws=on_aws,
                       twin=scorecard.back_after_boot(twin_settings), aws=scorecard.back_after_boot(aws_settings)),
     ]
+    if cdn is not None and before.since is not None:
+        cdn_after, cdn_5xx, cdn_seen = cdn.summary(before.since)
+        post_status, post_sorry = cdn.post or (None, False)
+        result.notes.append(f"CloudFront stage ({cdn_url}): {cdn_seen}; a POST during the outage got "
+                            f"{post_status}{' (the sorry page)' if post_sorry else ''}")
+        cdn_model = scorecard.cdn_sorry_page_after(twin_settings)
+        result.scorecard += [
+            scorecard.row("CloudFront: sorry page after seconds", " s", cdn_after, on_aws=on_aws,
+                          twin=cdn_model, aws=scorecard.cdn_sorry_page_after(aws_settings)),
+            scorecard.row("CloudFront: 5xx before the sorry page", "", cdn_5xx, on_aws=on_aws,
+                          twin=scorecard.Estimate(0.0, 0.0, scorecard.CLOUDFRONT_FAILOVER),
+                          aws=scorecard.Estimate(0.0, 0.0, scorecard.CLOUDFRONT_FAILOVER)),
+            scorecard.row("CloudFront: a POST gets a 5xx (1 = yes)", "",
+                          None if post_status is None else float(post_status >= 500 and not post_sorry),
+                          on_aws=on_aws, twin=scorecard.cdn_post_during_outage(twin_settings),
+                          aws=scorecard.cdn_post_during_outage(aws_settings)),
+        ]
+        result.expect("CloudFront sorry page seconds", cdn_after, (cdn_model.high or 0.0) + slack)
     if mine.lb_semantics == "ideal":
         result.expect("detect seconds", result.detect_seconds, unhealthy_window + slack)
         result.expect("recover seconds after boot", back_after_boot, healthy_window + slack)

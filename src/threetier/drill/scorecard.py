@@ -24,6 +24,9 @@ RDS_MULTI_AZ = 'RDS user guide, "Failover process for Amazon RDS": Multi-AZ DB i
 RDS_CLUSTER = "RDS user guide, Multi-AZ DB clusters: failover typically under 35 s"
 RDS_SINGLE_AZ = "RDS user guide: a single-AZ instance is replaced or restarted in place, minutes, no standby"
 RDS_SYNC = "RDS user guide: Multi-AZ replicates synchronously, so no committed write is lost"
+CLOUDFRONT_FAILOVER = ('CloudFront developer guide, "Optimize high availability with CloudFront origin failover": '
+                       "500/502/503/504 or no answer from the primary → the secondary, per request, "
+                       "GET/HEAD/OPTIONS only")
 FIS_AZ = 'AWS FIS user guide, scenario library: "AZ Availability: Power Interruption"'
 # RDS's documented failover ranges (seconds).
 RDS_INSTANCE_FAILOVER = (60.0, 120.0)
@@ -163,6 +166,24 @@ def sorry_page_after(s: Settings) -> Estimate:
         low, decision.high + s.ttl,
         f"{ALB_FAIL_OPEN}: 5xx meanwhile; {ROUTE53_HEALTH} + {DNS_TTL} ({s.r53_setting()})",
     )
+
+
+def cdn_sorry_page_after(s: Settings) -> Estimate:
+    """Every instance down, CloudFront in front (dns.cloudfront; the twin's CloudFront stage):
+    the ALB fails open and answers a refused target's request with 502 at once, and the
+    origin group answers that GET with the sorry page. No health check, no TTL in the way
+    (an instance that does not answer at all costs the ALB's 10 s connect timeout instead)."""
+    if s.lb_semantics == "ideal":
+        return Estimate(0.0, s.interval * s.unhealthy_threshold, "the ideal twin: the LB serves the sorry page")
+    return Estimate(0.0, 1.0, f"{CLOUDFRONT_FAILOVER}; {ALB_FAIL_OPEN}: the ALB answers 502 at once")
+
+
+def cdn_post_during_outage(s: Settings) -> Estimate:
+    """What a form (POST) gets through CloudFront while every instance is down: the ALB's
+    own 5xx, never the sorry page (counted as 1 = a 5xx, 0 = anything else)."""
+    if s.lb_semantics == "ideal":
+        return Estimate(0.0, 0.0, "the ideal twin: the LB answers every method with the sorry page")
+    return Estimate(1.0, 1.0, f"{CLOUDFRONT_FAILOVER}: a POST is not failed over, it gets the ALB's 502")
 
 
 def back_after_boot(s: Settings) -> Estimate:

@@ -29,6 +29,7 @@ class TwinTarget:
         self.twin = twin
         self.label = f"twin {twin.spec.env_name}"
         self.url = twin.url
+        self.cdn_url = twin.cdn_url  # the CloudFront stage (local.cdn_port), or None
         self.verify: str | bool = str(twin.ca_cert_path)
 
     @classmethod
