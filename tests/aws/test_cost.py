@@ -160,3 +160,4 @@ def test_rendered_table_ends_with_the_total(synthesized, terminal, monkeypatch):
     assert "NAT gateway" in "\n".join(lines)
     assert total.lstrip("│ ").startswith("Total (fixed drivers)"), lines
     assert f"{report.total_usd:,.2f}" in total
+

@@ -50,6 +50,11 @@ class CostReport:
         return [r for r in self.rows if r.unit_price_usd is None]
 
 
+def usd(value: float | None) -> str:
+    """A unit price for a note; a region missing from prices.toml says so instead of "None"."""
+    return f"{value:g} USD" if value is not None else "? USD (no price for this region in prices.toml)"
+
+
 def total_usd(rows: Sequence[CostRow]) -> float:
     return round(sum(r.monthly_usd for r in rows if r.monthly_usd is not None), 2)
 
@@ -129,7 +134,7 @@ class _Pricer:
                     "NAT gateway",
                     nats,
                     price(region, "nat_gateway_hour"),
-                    f"plus {price(region, 'nat_gateway_gb')} USD per GB processed",
+                    f"plus {usd(price(region, 'nat_gateway_gb'))} per GB processed",
                 )
             )
 
@@ -156,7 +161,7 @@ class _Pricer:
                     "Application Load Balancer",
                     len(albs),
                     price(region, "alb_hour"),
-                    f"plus {price(region, 'alb_lcu_hour')} USD per LCU-hour (traffic)",
+                    f"plus {usd(price(region, 'alb_lcu_hour'))} per LCU-hour (traffic)",
                 )
             )
 
