@@ -39,7 +39,10 @@ def _page(target: DrillTarget, url: str | None = None, method: str = "GET") -> t
 
 class CdnWatch(threading.Thread):
     """The CloudFront design in the same run (the twin's CloudFront stage, local.cdn_port):
-    a reader reloading through it, and once it shows the sorry page, one POST (a form)."""
+    a reader reloading through it, and once it has shown the sorry page for POST_AFTER
+    seconds (the instances' last open connections are gone by then), one POST (a form)."""
+
+    POST_AFTER = 2.0
 
     def __init__(self, target: DrillTarget, url: str):
         super().__init__(name="drill-cdn", daemon=True)
@@ -49,12 +52,14 @@ class CdnWatch(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        sorry_since: float | None = None
         while not self.stopping.is_set():
             started = time.monotonic()
             status, body, _ = _page(self.target, self.url)
             sorry = status == 503 and SORRY_MARKER in body
             self.seen.append((started, status, sorry))
-            if sorry and self.post is None:
+            sorry_since = (sorry_since or started) if sorry else None
+            if sorry_since is not None and started - sorry_since >= self.POST_AFTER and self.post is None:
                 status, body, _ = _page(self.target, self.url, method="POST")
                 self.post = (status, SORRY_MARKER in body)
             self.stopping.wait(0.05)
