@@ -29,13 +29,15 @@ class AppProject:
 
 
 @contextmanager
-def app_project(env: str = ENV, *, ready: bool = True, multi_az: bool = True, **app: str) -> Iterator[AppProject]:
+def app_project(
+    env: str = ENV, *, ready: bool = True, multi_az: bool = True, local_sessions: bool = False, **app: str
+) -> Iterator[AppProject]:
     root = traversable_tempdir(f"tt-{env}-")
     try:
         project = root / "project"
         local = {**twin_ports(), "health_check": {**HEALTH, "unhealthy_threshold": 2}, "failover_check": FAILOVER}
         write_project(project, env, local, multi_az=multi_az)
-        django_app = make_project(project, ready=ready)
+        django_app = make_project(project, ready=ready, local_sessions=local_sessions)
         parameters = project / "parameters" / f"{env}.toml"
         with_app(parameters, app_section(django_app, **app))
         yield AppProject(project, django_app, load_spec(env, path=parameters), root / "state")

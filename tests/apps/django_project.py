@@ -72,7 +72,7 @@ urlpatterns = [
 '''
 
 
-def make_project(root: Path, *, ready: bool = True) -> Path:
+def make_project(root: Path, *, ready: bool = True, local_sessions: bool = False) -> Path:
     """`root`/mysite: startproject + startapp notes + makemigrations, with the contract's
     snippet (`ready`) or with SQLite and an instance-local cache for sessions."""
     project = root / "mysite"
@@ -89,7 +89,8 @@ def make_project(root: Path, *, ready: bool = True) -> Path:
     subprocess.run([sys.executable, "manage.py", "makemigrations", "notes"], cwd=project, check=True,
                    env={"PATH": "/usr/bin:/bin"}, capture_output=True)
     (project / "db.sqlite3").unlink(missing_ok=True)  # makemigrations' consistency check made it
-    settings.write_text(text + (CONTRACT_SNIPPET if ready else LOCAL_STATE_SNIPPET))
+    settings.write_text(text + (CONTRACT_SNIPPET if ready else "") + (
+        LOCAL_STATE_SNIPPET if local_sessions or not ready else ""))
     (project / "requirements.txt").write_text(REQUIREMENTS if ready else "Django>=5.2,<6\n")
     return project
 
