@@ -39,27 +39,28 @@ def _page(target: DrillTarget, url: str | None = None, method: str = "GET") -> t
 
 class CdnWatch(threading.Thread):
     """The CloudFront design in the same run (the twin's CloudFront stage, local.cdn_port):
-    a reader reloading through it, and once it has shown the sorry page for POST_AFTER
-    seconds (the instances' last open connections are gone by then), one POST (a form)."""
+    a reader reloading through it, and once every instance is down (`looks.since`, plus
+    POST_AFTER seconds) and it shows the sorry page, one POST (a form). Not earlier: with one
+    instance still up, a GET that met the other's 502 already gets the sorry page, and a POST
+    would still reach the living one."""
 
-    POST_AFTER = 2.0
+    POST_AFTER = 1.0
 
-    def __init__(self, target: DrillTarget, url: str):
+    def __init__(self, target: DrillTarget, url: str, looks: Looks):
         super().__init__(name="drill-cdn", daemon=True)
-        self.target, self.url = target, url
+        self.target, self.url, self.looks = target, url, looks
         self.seen: list[tuple[float, int | None, bool]] = []  # (monotonic, status, sorry page)
         self.post: tuple[int | None, bool] | None = None
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        sorry_since: float | None = None
         while not self.stopping.is_set():
             started = time.monotonic()
             status, body, _ = _page(self.target, self.url)
             sorry = status == 503 and SORRY_MARKER in body
             self.seen.append((started, status, sorry))
-            sorry_since = (sorry_since or started) if sorry else None
-            if sorry_since is not None and started - sorry_since >= self.POST_AFTER and self.post is None:
+            since = self.looks.since
+            if sorry and since is not None and started >= since + self.POST_AFTER and self.post is None:
                 status, body, _ = _page(self.target, self.url, method="POST")
                 self.post = (status, SORRY_MARKER in body)
             self.stopping.wait(0.05)
@@ -159,11 +160,11 @@ def drill_outage(target: DrillTarget, spec: Spec) -> DrillResult:
         raise_not_ready(target)
 
     cdn_url = getattr(target, "cdn_url", None) if mine.lb_semantics == "alb" else None
-    cdn = CdnWatch(target, cdn_url) if cdn_url else None
+    before = Looks(target)
+    cdn = CdnWatch(target, cdn_url, before) if cdn_url else None
     if cdn is not None:
         cdn.start()
     stopped_at, stop_began = time.time(), time.monotonic()
-    before = Looks(target)
     stopping = stop_and_mark(target, before)
     wait_for = max(30.0, 4 * unhealthy_window, 2 * (sorry_model.high or 0.0) + 10) + 30  # + the graceful stop
     result.detect_seconds = before.until("sorry", timeout=wait_for)
