@@ -58,3 +58,20 @@ def test_fargate_image_context_is_generated_and_tasks_run_the_app(tmp_path):
             env = {e["Name"]: e["Value"] for e in container["Environment"]}
             assert env[contract.APP_DIR] == "/srv/app" and env[contract.SETTINGS] == "mysite.settings"
             assert env[contract.APP_WSGI] == "mysite.wsgi:application"
+
+
+def test_fargate_builds_from_the_apps_own_dockerfile_and_runs_its_command(tmp_path):
+    with app_project("appdocker", multi_az=False) as project:
+        (project.app / "Dockerfile").write_text("FROM python:3.11-slim\nCOPY . /srv/app\nCMD [\"gunicorn\"]\n")
+        spec = project.spec.model_copy(update={"web": project.spec.web.model_copy(update={"runtime": "fargate"})})
+        result = synthesize(spec, outdir=tmp_path / "out")
+        template = json.loads(next(s for s in result.stacks if "ECS::TaskDefinition" in
+                                   s.template_file.read_text()).template_file.read_text())
+        contexts = [p for p in (tmp_path / "out").glob("asset.*") if (p / "manage.py").is_file()]
+        assert contexts, "the app's own directory is not the build context"
+        assert (contexts[0] / "Dockerfile").read_text().startswith("FROM python:3.11-slim\nCOPY . /srv/app")
+        assert (contexts[0] / ".threetier-runtime" / "threetier" / "runtime" / "contract.py").is_file()
+        containers = [c for t in resources(template, "AWS::ECS::TaskDefinition")
+                      for c in t["Properties"]["ContainerDefinitions"]]
+        web = next(c for c in containers if c["Name"] == "web")
+        assert "Command" not in web  # the image's own CMD
