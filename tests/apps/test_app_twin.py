@@ -96,3 +96,11 @@ def test_drill_db_passes_against_the_users_app(app_twin, monkeypatch, capsys):
     result = run_drill("db", app_twin, monkeypatch, capsys)
     assert result["lost_writes"] == 0 and result["acknowledged_writes"] > 10, json.dumps(result)
     assert result["rto_seconds"] is not None
+
+
+def test_manage_runs_the_users_manage_py_commands(app_twin, monkeypatch, capfd):
+    project, twin = app_twin
+    point_cli(project, twin, monkeypatch)
+    code = main(["manage", "showmigrations", "notes"])
+    out = capfd.readouterr().out
+    assert code == 0 and "[X] 0001_initial" in out, out

@@ -38,6 +38,8 @@ def manage(
     user = twin.web_user
     context.output.debug(f"as {user or 'this user'}: python -m threetier.webapp {' '.join(command)}")
     argv = [sys.executable, "-m", "threetier.webapp", *command]
+    if not twin.plan.app.app.bundled:  # a user's app: its manage.py commands, in its own venv
+        argv = [twin.plan.app.python, "-m", "threetier.runtime", "manage", *command]
     # Ctrl-C belongs to the command (a shell, createsuperuser's prompt): we only wait.
     # A handler, not SIG_IGN: exec resets handlers to the default, an ignore it would inherit.
     previous = signal.signal(signal.SIGINT, _wait_for_the_command)
