@@ -219,7 +219,14 @@ def test_listeners_https_and_redirect_as_deployed(aws):
     assert set(by_port) == {80, 443}
     assert by_port[443]["Protocol"] == "HTTPS"
     assert by_port[443]["Certificates"][0]["CertificateArn"].startswith("arn:aws:acm:")
-    assert by_port[443]["DefaultActions"][0]["Type"] == "forward"
+    # Any other Host: the listener's fixed 404; the system's own names: a host-header rule.
+    default = by_port[443]["DefaultActions"][0]
+    assert default["Type"] == "fixed-response" and default["FixedResponseConfig"]["StatusCode"] == "404"
+    rules = [r for r in elbv2.describe_rules(ListenerArn=by_port[443]["ListenerArn"])["Rules"] if not r["IsDefault"]]
+    (rule,) = rules
+    hosts = next(c for c in rule["Conditions"] if c["Field"] == "host-header")
+    assert "www.example.com" in (hosts.get("HostHeaderConfig", {}).get("Values") or hosts.get("Values"))
+    assert rule["Actions"][0]["Type"] == "forward"
     redirect = by_port[80]["DefaultActions"][0]
     assert redirect["Type"] == "redirect" and redirect["RedirectConfig"]["Protocol"] == "HTTPS"
 
