@@ -4,11 +4,16 @@ security group locked to CloudFront's origin-facing prefix list, X-Forwarded-For
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk.assertions import Match
 from support.aws_helpers import DOMAIN
 
 from threetier.aws.constructs.cdn import ORIGIN_FACING_PREFIX_LIST, ORIGIN_FAILOVER_STATUSES
+from threetier.checks.parity import parity_findings, twin_view
+from threetier.local.caddy import ORIGIN_FAILOVER_METHODS as TWIN_METHODS
+from threetier.local.caddy import ORIGIN_FAILOVER_STATUSES as TWIN_STATUSES
 
 pytestmark = pytest.mark.synth
 
@@ -119,3 +124,19 @@ def test_the_dns_only_design_keeps_its_cidr_rules_and_appends_to_x_forwarded_for
     assert not system.find_resources("AWS::ElasticLoadBalancingV2::LoadBalancer", {"Properties": {
         "LoadBalancerAttributes": Match.array_with([{"Key": "routing.http.xff_header_processing.mode",
                                                      "Value": "preserve"}])}})
+
+
+def test_the_twins_cloudfront_stage_and_the_origin_group_agree_and_drift_is_named(synthesized):
+    built = synthesized("cloudfront")
+    assert TWIN_STATUSES == ORIGIN_FAILOVER_STATUSES and TWIN_METHODS == ("GET", "HEAD", "OPTIONS")
+    twin = twin_view(built.spec)
+    assert parity_findings(twin, built.templates) == []
+    changed = json.loads(json.dumps(built.templates))
+    for template in changed.values():
+        for resource in template["Resources"].values():
+            groups = resource.get("Properties", {}).get("DistributionConfig", {}).get("OriginGroups")
+            if groups:
+                groups["Items"][0]["FailoverCriteria"]["StatusCodes"] = {"Quantity": 2, "Items": [502, 503]}
+    (finding,) = parity_findings(twin, changed)
+    assert "origin failover status codes" in finding.message and "[502, 503]" in finding.message
+    assert "[500, 502, 503, 504]" in finding.message
