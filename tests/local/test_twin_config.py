@@ -67,6 +67,9 @@ def test_every_port_is_claimed_for_the_conflict_check(twin):
     claims = {key: port for port, key, _ in preflight.port_claims(twin.services(), 8080)}
     assert claims["local.https_port"] == 8443 and claims["local.lb_port"] == 8444
     assert claims["local.http_port"] == 8080
+    assert "local.cdn_port" not in claims
+    with_cdn = {key: port for port, key, _ in preflight.port_claims(twin.services(), 8080, 8445)}
+    assert with_cdn["local.cdn_port"] == 8445
 
 
 def test_the_lb_port_must_differ_from_the_others():

@@ -93,6 +93,8 @@ def _up(plan: TwinPlan, programs: Programs, clock: Clock, progress: Progress) ->
     conf = render_supervisord_conf(services, layout, identifier=f"threetier-{env_name}")
     caddyfile = render_caddyfile(plan.lb, layout)
     http_port = plan.http_port
+    # The CloudFront stage is a site of the LB's Caddy, written only with "alb" semantics.
+    cdn_port = plan.lb.cdn_port if plan.lb.semantics == "alb" else None
 
     started_daemon = False
     started: list[str] = []
@@ -105,7 +107,7 @@ def _up(plan: TwinPlan, programs: Programs, clock: Clock, progress: Progress) ->
             orphans, _ = teardown.stop_twin_processes(
                 plan, clock, progress, reason="an earlier run left behind (its supervisord is gone)"
             )
-            check_ports_free(preflight.port_claims(services, http_port), env_name)
+            check_ports_free(preflight.port_claims(services, http_port, cdn_port), env_name)
             dbstart.prepare_database(plan, os_user, progress)
             layout.supervisord_conf.write_text(conf)
             layout.supervisord_conf.chmod(0o600)
@@ -128,7 +130,7 @@ def _up(plan: TwinPlan, programs: Programs, clock: Clock, progress: Progress) ->
 
         down = [s for s in services if processes.get(s.name, {}).get("statename") not in RUNNING_STATES]
         if processes and down:
-            check_ports_free(preflight.port_claims(down, http_port), env_name)
+            check_ports_free(preflight.port_claims(down, http_port, cdn_port), env_name)
         dbstart.start_database(
             plan, programs, [s for s in down if s.kind == "database"], started, clock=clock, progress=progress
         )

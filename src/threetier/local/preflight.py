@@ -68,8 +68,11 @@ def check_state_dir(layout: Layout) -> None:
         )
 
 
-def port_claims(services: list[Service], http_port: int) -> list[tuple[int, str, str]]:
-    """(port, parameter key, what uses it) for each port the services listen on."""
+def port_claims(
+    services: list[Service], http_port: int, cdn_port: int | None = None
+) -> list[tuple[int, str, str]]:
+    """(port, parameter key, what uses it) for each port the services listen on; the load
+    balancer's Caddy also listens on the HTTP redirect and, when on, the CloudFront stage."""
     claims = []
     for service in services:
         if not service.port:
@@ -77,6 +80,8 @@ def port_claims(services: list[Service], http_port: int) -> list[tuple[int, str,
         claims.append((service.port, service.port_key, service.describes))
         if service.kind == "loadbalancer":
             claims.append((http_port, "local.http_port", "the load balancer's HTTP redirect"))
+            if cdn_port:
+                claims.append((cdn_port, "local.cdn_port", "the CloudFront stage in front of the load balancer"))
     return claims
 
 
