@@ -1,7 +1,7 @@
 """A user's Django project (startproject + one app with a model and a page) on the twin:
 `up` builds its venv, copies its code, migrates once and collects its static files, and
 serves it through the load balancer on both instances; threetier's middleware answers
-/healthz and /readyz; `drill web` and `drill db` pass against it and say what broke."""
+/healthz and /readyz; `drill web`, `drill db` and `drill outage` pass against it and say what broke."""
 
 from __future__ import annotations
 
@@ -96,6 +96,14 @@ def test_drill_db_passes_against_the_users_app(app_twin, monkeypatch, capsys):
     result = run_drill("db", app_twin, monkeypatch, capsys)
     assert result["lost_writes"] == 0 and result["acknowledged_writes"] > 10, json.dumps(result)
     assert result["rto_seconds"] is not None
+
+
+def test_drill_outage_passes_against_the_users_app(app_twin, monkeypatch, capsys):
+    """The reloading user reads the app's own session probe, not the registry's /users/
+    (which a user's app does not have): the sorry page comes, then the app again."""
+    result = run_drill("outage", app_twin, monkeypatch, capsys)
+    assert result["detect_seconds"] is not None and result["recover_seconds"] is not None, json.dumps(result)
+    assert any("sorry page" in note for note in result["notes"]), result["notes"]
 
 
 def test_manage_runs_the_users_manage_py_commands(app_twin, monkeypatch, capfd):

@@ -33,7 +33,7 @@ from constructs import Construct
 from threetier.apps.identity import AppSource
 from threetier.apps.release import app_files, copy_tree
 from threetier.aws import wheelhouse
-from threetier.paths import PACKAGE_DIR, project_root
+from threetier.paths import tool_checkout
 
 # What a server imports, relative to src/ (the rehearsal proves it is enough).
 MODULES = (
@@ -54,13 +54,6 @@ MODULES = (
     "threetier/aws/boot.py",
 )
 SKIPPED = ("__pycache__", ".pyc", ".pyo")
-
-
-def tool_checkout() -> Path:
-    """The checkout threetier runs from (its src/, requirements/ and build/ cache), whichever
-    project's parameters are in use (a user's own project holds parameters/ only)."""
-    candidate = PACKAGE_DIR.parent.parent
-    return candidate if (candidate / "requirements" / "runtime.txt").is_file() else project_root()
 
 
 def runtime_files(src: Path) -> list[Path]:

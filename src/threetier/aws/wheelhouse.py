@@ -23,7 +23,7 @@ from pathlib import Path
 
 from threetier.apps.identity import AppSource
 from threetier.errors import ThreetierError
-from threetier.paths import project_root
+from threetier.paths import tool_checkout
 
 ARCHITECTURES = ("x86_64", "aarch64")
 # Amazon Linux 2023's glibc is 2.34, so every manylinux tag up to 2.34 runs there. pip does
@@ -39,7 +39,7 @@ PYTHON_VERSION = "3.11"
 
 
 def lock_file(root: Path | None = None) -> Path:
-    return (root or project_root()) / "requirements" / "runtime.txt"
+    return (root or tool_checkout()) / "requirements" / "runtime.txt"
 
 
 def lock_hash(lock: Path) -> str:
@@ -47,7 +47,7 @@ def lock_hash(lock: Path) -> str:
 
 
 def cache_dir(root: Path | None = None) -> Path:
-    return (root or project_root()) / "build" / "wheelhouse"
+    return (root or tool_checkout()) / "build" / "wheelhouse"
 
 
 def wheelhouse(architecture: str, *, root: Path | None = None) -> Path:

@@ -66,11 +66,11 @@ def init(
         validate_parameters,
     )
     from threetier.init.write import refuse_existing, write_parameters
-    from threetier.paths import parameters_dir, project_root
+    from threetier.paths import new_project_root
 
     output = app_context(ctx).output
     ask = sys.stdin.isatty() if interactive is None else interactive
-    directory = parameters_dir()
+    directory = new_project_root() / "parameters"
 
     if name is None:
         if not ask:
@@ -137,7 +137,7 @@ def init(
     )
     print_next_steps(
         output, plan.name, plan.ports.https_port, app=plan.app is not None,
-        wrapper=(project_root() / "threetier").is_file(),
+        wrapper=(directory.parent / "threetier").is_file(),
     )
 
 

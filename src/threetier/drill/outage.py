@@ -15,6 +15,7 @@ import time
 
 import requests
 
+from threetier.apps.routes import BUNDLED_ROUTES, DrillRoutes, drill_routes
 from threetier.drill import scorecard
 from threetier.drill.load import drill_session, wait_until
 from threetier.drill.report import DrillResult
@@ -25,13 +26,18 @@ from threetier.spec import Spec
 SORRY_MARKER = "threetier-sorry-page"
 
 
-def _page(target: DrillTarget, url: str | None = None, method: str = "GET") -> tuple[int | None, str, str]:
+def _page(
+    target: DrillTarget, routes: DrillRoutes, url: str | None = None, method: str = "GET"
+) -> tuple[int | None, str, str]:
+    """A look at the app's read page (the registry's list, or a user's app's session probe);
+    any other method a write (its answer does not matter: only whether the app or an LB gave it)."""
     try:
         with drill_session(target.verify) as session:
             if method == "GET":
-                response = session.get(f"{url or target.url}/users/", timeout=10)
+                response = session.get(f"{url or target.url}{routes.read}", timeout=10)
             else:
-                response = session.request(method, f"{url or target.url}/api/users/", json={}, timeout=10)
+                path, body = routes.write("outagepost1", "drill outage")
+                response = session.request(method, f"{url or target.url}{path}", json=body or {}, timeout=10)
         return response.status_code, response.text, response.headers.get("Cache-Control", "")
     except requests.RequestException:
         return None, "", ""
@@ -49,6 +55,7 @@ class CdnWatch(threading.Thread):
     def __init__(self, target: DrillTarget, url: str, looks: Looks):
         super().__init__(name="drill-cdn", daemon=True)
         self.target, self.url, self.looks = target, url, looks
+        self.routes = looks.routes
         self.seen: list[tuple[float, int | None, bool]] = []  # (monotonic, status, sorry page)
         self.post: tuple[int | None, bool] | None = None
         self.stopping = threading.Event()
@@ -56,12 +63,12 @@ class CdnWatch(threading.Thread):
     def run(self) -> None:
         while not self.stopping.is_set():
             started = time.monotonic()
-            status, body, _ = _page(self.target, self.url)
+            status, body, _ = _page(self.target, self.routes, self.url)
             sorry = status == 503 and SORRY_MARKER in body
             self.seen.append((started, status, sorry))
             since = self.looks.since
             if sorry and since is not None and started >= since + self.POST_AFTER and self.post is None:
-                status, body, _ = _page(self.target, self.url, method="POST")
+                status, body, _ = _page(self.target, self.routes, self.url, method="POST")
                 self.post = (status, SORRY_MARKER in body)
             self.stopping.wait(0.05)
 
@@ -81,13 +88,13 @@ class CdnWatch(threading.Thread):
         return (None if first is None else first - since), five_xx, text
 
 
-def serves_sorry_page(target: DrillTarget) -> bool:
-    status, body, _ = _page(target)
+def serves_sorry_page(target: DrillTarget, routes: DrillRoutes = BUNDLED_ROUTES) -> bool:
+    status, body, _ = _page(target, routes)
     return status == 503 and SORRY_MARKER in body
 
 
-def serves_app(target: DrillTarget) -> bool:
-    status, body, _ = _page(target)
+def serves_app(target: DrillTarget, routes: DrillRoutes = BUNDLED_ROUTES) -> bool:
+    status, body, _ = _page(target, routes)
     return status == 200 and SORRY_MARKER not in body
 
 
@@ -95,8 +102,8 @@ class Looks:
     """What a user reloading sees: each status until a condition, counted from `since`
     (monotonic; looks before it are not counted)."""
 
-    def __init__(self, target: DrillTarget):
-        self.target = target
+    def __init__(self, target: DrillTarget, routes: DrillRoutes = BUNDLED_ROUTES):
+        self.target, self.routes = target, routes
         self.seen: dict[str, int] = {}
         self.since: float | None = None
 
@@ -106,7 +113,7 @@ class Looks:
 
         def look() -> bool:
             started = time.monotonic()
-            status, body, _ = _page(self.target)
+            status, body, _ = _page(self.target, self.routes)
             sorry = status == 503 and SORRY_MARKER in body
             hit = sorry if wanted == "sorry" else (status == 200 and not sorry)
             if self.since is not None and started >= self.since:
@@ -160,7 +167,8 @@ def drill_outage(target: DrillTarget, spec: Spec) -> DrillResult:
         raise_not_ready(target)
 
     cdn_url = getattr(target, "cdn_url", None) if mine.lb_semantics == "alb" else None
-    before = Looks(target)
+    routes = drill_routes(spec)
+    before = Looks(target, routes)
     cdn = CdnWatch(target, cdn_url, before) if cdn_url else None
     if cdn is not None:
         cdn.start()
@@ -177,7 +185,7 @@ def drill_outage(target: DrillTarget, spec: Spec) -> DrillResult:
                             "began (sorry page and 5xx counted from then)")
     result.requests = sum(before.seen.values())
     result.failed_requests = sum(count for key, count in before.seen.items() if key != "sorry page")
-    _, _, cache_control = _page(target)
+    _, _, cache_control = _page(target, routes)
     result.notes.append(f"until the sorry page: {before.summary()}")
     result.notes.append(f"sorry page Cache-Control: {cache_control or '(none)'}")
     result.notes += failover_notes(target, stopped_at)
@@ -189,7 +197,7 @@ def drill_outage(target: DrillTarget, spec: Spec) -> DrillResult:
     booted = wait_until(
         lambda: any(target.instances_answering().values()), timeout=target.boot_timeout_seconds, interval=0.05
     )
-    after = Looks(target)
+    after = Looks(target, routes)
     after.since = time.monotonic()
     back = after.until("app", timeout=max(60.0, 6 * healthy_window, 2 * (back_model.high or 0.0) + 10))
     result.recover_seconds = None if back is None else time.monotonic() - started

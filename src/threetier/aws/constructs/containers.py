@@ -45,7 +45,7 @@ from threetier.aws.constructs.storage import SharedStorage
 from threetier.aws.migration_runner import MIGRATE_CONTAINER
 from threetier.aws.nag import logical_id, suppress
 from threetier.errors import ThreetierError
-from threetier.paths import project_root
+from threetier.paths import tool_checkout
 from threetier.runtime import contract
 
 WEB_CONTAINER = "web"
@@ -192,7 +192,7 @@ class FargateWebTier(Construct):
         self.image_asset = ecr_assets.DockerImageAsset(
             self,
             "Image",
-            directory=str(source or project_root()),
+            directory=str(source or tool_checkout()),
             file="Dockerfile",  # .dockerignore keeps .venv, cdk.out and tests out of the context
             platform=ecr_assets.Platform.LINUX_AMD64,
             build_args={"THREETIER_REVISION": revision or "unversioned"},
