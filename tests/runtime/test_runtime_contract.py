@@ -83,8 +83,12 @@ def test_twin_and_ec2_hand_the_secrets_over_as_files_of_the_same_layout(twin):
 
 
 def gunicorn_settings(command: list[str]) -> list[str]:
-    """The command from `-m gunicorn` on, the values that must differ (bind, name) blanked."""
+    """The command from `-m gunicorn` on, the values that must differ (bind, name) blanked,
+    without the access log (only Fargate's gunicorn writes one: nginx does elsewhere)."""
     args = command[command.index("gunicorn") - 1:]
+    if "--access-logfile" in args:
+        at = args.index("--access-logfile")
+        del args[at:at + 2]
     for flag in ("--bind", "--name", "--env"):
         args[args.index(flag) + 1] = "<" + flag + ">"
     return args
@@ -102,6 +106,9 @@ def test_the_three_runtimes_run_gunicorn_with_the_same_settings(twin):
     # The proxies that append to X-Forwarded-For: the LB and nginx; the ALB alone in a task.
     for command, count in ((gunicorn, 2), (ec2, 2), (fargate, 1)):
         assert command[command.index("--env") + 1] == f"THREETIER_PROXY_COUNT={count}"
+    # One access log line per request: nginx's behind nginx, gunicorn's in a task.
+    assert "--access-logfile" not in gunicorn and "--access-logfile" not in ec2
+    assert fargate[fargate.index("--access-logfile") + 1] == "-"
     for flag, value in (("--workers", contract.GUNICORN.workers), ("--threads", contract.GUNICORN.threads),
                         ("--timeout", contract.GUNICORN.timeout_seconds),
                         ("--graceful-timeout", contract.GUNICORN.graceful_timeout_seconds)):

@@ -431,7 +431,9 @@ def gunicorn_command(
         "--umask", "007",
         "--forwarded-allow-ips", "*",
         "--env", f"{PROXY_COUNT}={proxy_count(bind)}",
-        "--access-logfile", "-",
+        # Behind nginx its access log already has every request: a second line per request
+        # from gunicorn cost the twin's supervisord (and journald on EC2) CPU for nothing.
+        *(["--access-logfile", "-"] if proxy_count(bind) == 1 else []),
         "--error-logfile", "-",
         "--name", name,
     ]
