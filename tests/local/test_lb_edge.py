@@ -112,14 +112,20 @@ def test_a_graceful_stop_drains_in_flight_requests_finish_and_new_ones_go_elsewh
     release, slow = threading.Event(), []
     try:
         # Enough slow requests that at least one is in flight to web-1a (round robin; the
-        # failover stage's checks take turns too).
-        while len(slow) < 12 and not (in_flight(twin.layout, port_a) or 0) >= 1:
+        # failover stage's checks take turns too). On a busy machine a health check may
+        # time out and take web-1a out for a while: wait for it to be back before the next.
+        deadline = time.monotonic() + 20
+        while len(slow) < 24 and time.monotonic() < deadline and not (in_flight(twin.layout, port_a) or 0) >= 1:
+            wait_until(lambda: twin.target_health().get("web-1a", False), timeout=10)
             request = SlowRequest(twin, release)
             request.start()
             request.started_sending.wait(10)
             slow.append(request)
-            wait_until(lambda: (in_flight(twin.layout, port_a) or 0) >= 1, timeout=0.3, interval=0.05)
-        assert (in_flight(twin.layout, port_a) or 0) >= 1, "no request in flight to web-1a"
+            wait_until(lambda: (in_flight(twin.layout, port_a) or 0) >= 1, timeout=0.5, interval=0.05)
+        assert (in_flight(twin.layout, port_a) or 0) >= 1, (
+            f"no request in flight to web-1a after {len(slow)} slow requests: "
+            f"in_flight={in_flight(twin.layout, port_a)!r}, health={twin.target_health()}"
+        )
 
         drained: dict = {}
         stopping = threading.Thread(target=lambda: drained.update(twin.stop_instance("web-1a")), daemon=True)

@@ -65,11 +65,16 @@ def test_after_supervisord_dies_status_shows_the_orphans_up_recovers_and_down_le
         kill_supervisord(twin)
         found = twin_processes(twin.plan)
         left = {p.pid for p in found}
-        # the programs' leaders do not exit on their own (a worker or backend may, meanwhile)
         leaders = {p.pid for p in found if component_of(p, twin.plan)}
         assert left and len(leaders) >= 4
         down = twin.down()
-        assert down.orphans > 0 and set(down.stopped_pids) >= leaders
+        # A leader may exit on its own between this look and down's: the pipe supervisord
+        # held is closed, and a program's next log line (the failover stage's decision, a
+        # gunicorn worker's restart on a busy machine) meets EPIPE. Those are gone; down
+        # stopped the others.
+        stopped = set(down.stopped_pids)
+        assert down.orphans > 0 and len(leaders & stopped) >= 3, (leaders, stopped)
+        assert not any(is_alive(pid) for pid in leaders - stopped)
         assert twin_processes(twin.plan) == []
         assert not any(is_alive(pid) for pid in left)
         code, status = status_json(env, monkeypatch, capsys)
