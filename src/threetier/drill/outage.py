@@ -15,7 +15,7 @@ import time
 
 import requests
 
-from threetier.apps.routes import BUNDLED_ROUTES, DrillRoutes, drill_routes
+from threetier.apps.routes import DrillRoutes, drill_routes
 from threetier.drill import scorecard
 from threetier.drill.load import drill_session, wait_until
 from threetier.drill.report import DrillResult
@@ -88,21 +88,11 @@ class CdnWatch(threading.Thread):
         return (None if first is None else first - since), five_xx, text
 
 
-def serves_sorry_page(target: DrillTarget, routes: DrillRoutes = BUNDLED_ROUTES) -> bool:
-    status, body, _ = _page(target, routes)
-    return status == 503 and SORRY_MARKER in body
-
-
-def serves_app(target: DrillTarget, routes: DrillRoutes = BUNDLED_ROUTES) -> bool:
-    status, body, _ = _page(target, routes)
-    return status == 200 and SORRY_MARKER not in body
-
-
 class Looks:
     """What a user reloading sees: each status until a condition, counted from `since`
     (monotonic; looks before it are not counted)."""
 
-    def __init__(self, target: DrillTarget, routes: DrillRoutes = BUNDLED_ROUTES):
+    def __init__(self, target: DrillTarget, routes: DrillRoutes):
         self.target, self.routes = target, routes
         self.seen: dict[str, int] = {}
         self.since: float | None = None

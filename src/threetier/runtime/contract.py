@@ -404,8 +404,13 @@ def unix_bind(socket: str | Path) -> str:
 PROXY_COUNT = "THREETIER_PROXY_COUNT"
 
 
+def behind_nginx(bind: str) -> bool:
+    """A unix-socket bind is nginx's (EC2, the twin); a TCP one the ALB's (Fargate)."""
+    return bind.startswith("unix:")
+
+
 def proxy_count(bind: str) -> int:
-    return 2 if bind.startswith("unix:") else 1
+    return 2 if behind_nginx(bind) else 1
 
 
 def gunicorn_command(
@@ -433,7 +438,7 @@ def gunicorn_command(
         "--env", f"{PROXY_COUNT}={proxy_count(bind)}",
         # Behind nginx its access log already has every request: a second line per request
         # from gunicorn cost the twin's supervisord (and journald on EC2) CPU for nothing.
-        *(["--access-logfile", "-"] if proxy_count(bind) == 1 else []),
+        *([] if behind_nginx(bind) else ["--access-logfile", "-"]),
         "--error-logfile", "-",
         "--name", name,
     ]

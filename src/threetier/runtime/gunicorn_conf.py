@@ -17,16 +17,15 @@ from __future__ import annotations
 import os
 import signal
 
-SECRET_KEY_FILE = "THREETIER_SECRET_KEY_FILE"  # noqa: S105 - the variable's name
-SECRET_KEY = "THREETIER_SECRET_KEY"  # noqa: S105 - the variable's name
+from threetier.runtime.contract import SECRET_KEY
 
 
 def load_secret_key(environ: dict = os.environ) -> None:  # noqa: B006 - the process environment, on purpose
     """THREETIER_SECRET_KEY_FILE's content → THREETIER_SECRET_KEY (the variable is removed)."""
-    path = environ.pop(SECRET_KEY_FILE, None)
-    if path and SECRET_KEY not in environ:
+    path = environ.pop(SECRET_KEY.variable, None)
+    if path and SECRET_KEY.value_variable not in environ:
         with open(path, encoding="utf-8") as handle:
-            environ[SECRET_KEY] = handle.read().strip()
+            environ[SECRET_KEY.value_variable] = handle.read().strip()
 
 
 def when_ready(server) -> None:  # noqa: ANN001 - gunicorn's Arbiter
