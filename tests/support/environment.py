@@ -20,7 +20,7 @@ from threetier.local.ports import allocate_ports
 COLUMNS = 120
 FAKE_AWS_KEY = "testing"
 # Read by scripts/test and tests themselves, not by the code under test.
-KEPT_THREETIER = ("THREETIER_TEST_WORKERS", "THREETIER_SKIP_BROWSER")
+KEPT_THREETIER = ("THREETIER_TEST_WORKERS", "THREETIER_SKIP_BROWSER", "THREETIER_SKIP_WRK")
 COLOUR_FORCERS = ("FORCE_COLOR", "CLICOLOR_FORCE", "PY_COLORS", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
 
 
