@@ -26,13 +26,19 @@ from threetier.local.twin import Twin
 pytestmark = pytest.mark.integration
 
 DRAIN_DELAY = 6.0  # the twin's deregistration delay here (load_balancer's 30 s in the parameters)
+# Slower than the other twins' checks: a killed instance stays in the rotation for at least
+# 2 × 1.5 s (an ALB: 2 × 10 s), a window no busy machine closes before the test's requests,
+# and a slow check on a loaded machine does not take a live instance out.
+EDGE_HEALTH = {"interval_seconds": 1.5, "timeout_seconds": 1.2, "healthy_threshold": 1, "unhealthy_threshold": 3}
 SLOW_BODY_SECONDS = 2.5  # how long each in-flight request keeps sending its body
 
 
 @pytest.fixture(scope="module")
 def edge_env() -> Iterator[TwinEnv]:
     (cdn,) = allocate_ports(1)
-    with throwaway_twin("edgetest", local={"cdn_port": cdn[0], "deregistration_delay_seconds": DRAIN_DELAY}) as env:
+    with throwaway_twin(
+        "edgetest", local={"cdn_port": cdn[0], "deregistration_delay_seconds": DRAIN_DELAY, "health_check": EDGE_HEALTH}
+    ) as env:
         yield env
 
 
@@ -53,8 +59,16 @@ def connection(twin: Twin, url: str, *, source: str = "127.0.0.1", timeout: floa
     return http.client.HTTPSConnection(host, int(port), context=tls(twin), timeout=timeout, source_address=(source, 0))
 
 
-def call(twin: Twin, url: str, method: str, path: str, *, body: bytes | None = None, headers: dict | None = None,
-         source: str = "127.0.0.1") -> tuple[int, dict, bytes]:
+def call(
+    twin: Twin,
+    url: str,
+    method: str,
+    path: str,
+    *,
+    body: bytes | None = None,
+    headers: dict | None = None,
+    source: str = "127.0.0.1",
+) -> tuple[int, dict, bytes]:
     conn = connection(twin, url, source=source)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -107,6 +121,21 @@ class SlowRequest(threading.Thread):
             conn.close()
 
 
+HELD_SECONDS = 2.0  # longer than any health check through the LB takes
+
+
+def slow_request_held_at(twin: Twin, port: int) -> bool:
+    """A request in flight to the target on `port` through the LB for HELD_SECONDS on end."""
+    if not (in_flight(twin.layout, port) or 0) >= 1:
+        return False
+    held_until = time.monotonic() + HELD_SECONDS
+    while time.monotonic() < held_until:
+        if not (in_flight(twin.layout, port) or 0) >= 1:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def test_a_graceful_stop_drains_in_flight_requests_finish_and_new_ones_go_elsewhere(twin):
     port_a = twin.instance_ports()["web-1a"]
     release, slow = threading.Event(), []
@@ -114,15 +143,16 @@ def test_a_graceful_stop_drains_in_flight_requests_finish_and_new_ones_go_elsewh
         # Enough slow requests that at least one is in flight to web-1a (round robin; the
         # failover stage's checks take turns too). On a busy machine a health check may
         # time out and take web-1a out for a while: wait for it to be back before the next.
-        deadline = time.monotonic() + 20
-        while len(slow) < 24 and time.monotonic() < deadline and not (in_flight(twin.layout, port_a) or 0) >= 1:
+        # The failover stage's own checks pass through the LB too, briefly in flight: only a
+        # request still in flight to web-1a after HELD_SECONDS is one of the held slow ones.
+        deadline = time.monotonic() + 40
+        while len(slow) < 24 and time.monotonic() < deadline and not slow_request_held_at(twin, port_a):
             wait_until(lambda: twin.target_health().get("web-1a", False), timeout=10)
             request = SlowRequest(twin, release)
             request.start()
             request.started_sending.wait(10)
             slow.append(request)
-            wait_until(lambda: (in_flight(twin.layout, port_a) or 0) >= 1, timeout=0.5, interval=0.05)
-        assert (in_flight(twin.layout, port_a) or 0) >= 1, (
+        assert slow_request_held_at(twin, port_a), (
             f"no request in flight to web-1a after {len(slow)} slow requests: "
             f"in_flight={in_flight(twin.layout, port_a)!r}, health={twin.target_health()}"
         )
@@ -148,30 +178,62 @@ def test_a_graceful_stop_drains_in_flight_requests_finish_and_new_ones_go_elsewh
     # Every in-flight request finished with the app's own answer (400: empty fields), none 5xx.
     outcomes = [request.outcome for request in slow]
     assert all(outcome is not None and outcome[0] == 400 for outcome in outcomes), outcomes
-    assert ("web-1a" in {instance for _, instance in outcomes}), outcomes
+    assert "web-1a" in {instance for _, instance in outcomes}, outcomes
     # The stop waited for them (the body came SLOW_BODY_SECONDS after the drain began), not the whole delay.
     assert drained["in_flight_left"] == 0, drained
     assert SLOW_BODY_SECONDS - 0.5 <= drained["drained_seconds"] < DRAIN_DELAY, drained
     assert twin.programs.state("web-1a") == "STOPPED"
-    print(f"drained web-1a in {drained['drained_seconds']:.2f} s; {len(new)} new requests, all to web-1c; "
-          f"in flight: {outcomes}")
+    print(
+        f"drained web-1a in {drained['drained_seconds']:.2f} s; {len(new)} new requests, all to web-1c; "
+        f"in flight: {outcomes}"
+    )
 
     twin.start_instance("web-1a")
+
     # Back in the LB's rotation once the deregistration delay has passed (Caddy forgets it).
     def both_serve() -> bool:
         return {call(twin, twin.lb_url, "GET", "/whoami")[1].get("x-threetier-instance") for _ in range(6)} == {
-            "web-1a", "web-1c"}
+            "web-1a",
+            "web-1c",
+        }
+
     assert wait_until(both_serve, timeout=DRAIN_DELAY + 20, interval=0.5)
 
 
 def test_a_killed_instance_is_not_drained_it_costs_502s_until_the_health_check(twin):
-    """The draining machinery must not hide a death: the LB still counts no failure itself."""
-    twin.kill_instance("web-1c")
+    """The draining machinery must not hide a death: the LB still counts no failure itself.
+
+    The connections are opened (TLS and all) before the kill and the requests go out together
+    right after it, well inside the checks' window, so round robin sends some to web-1c."""
+    connections = [connection(twin, twin.lb_url) for _ in range(6)]
+    statuses: list[int | str] = []
     try:
-        statuses = [call(twin, twin.lb_url, "GET", "/whoami")[0] for _ in range(4)]
-        assert 502 in statuses, statuses
+        for conn in connections:
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+        killed_at = time.time()
+        twin.kill_instance("web-1c")
+        threads = [threading.Thread(target=lambda c=conn: statuses.append(whoami_status(c))) for conn in connections]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        marked = twin.health_events_since(killed_at)
+        assert 502 in statuses, f"{statuses}; the LB's health changes since the kill: {marked}"
     finally:
-        assert wait_until(lambda: all(twin.target_health().values()), timeout=30), twin.target_health()
+        for conn in connections:
+            conn.close()
+        assert wait_until(lambda: all(twin.target_health().values()), timeout=60), twin.target_health()
+
+
+def whoami_status(conn: http.client.HTTPSConnection) -> int | str:
+    try:
+        conn.request("GET", "/whoami")
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except (OSError, http.client.HTTPException) as exc:
+        return repr(exc)
 
 
 # --- the listener ---------------------------------------------------------------------------
@@ -210,8 +272,9 @@ def test_an_unknown_host_is_answered_by_the_lb_with_an_error_not_the_app(twin):
         status, headers, body = call(twin, url, "GET", "/users/", headers={"Host": "evil.example"})
         assert status == 404 and body == b"unknown host", (url, status, body[:100])
         assert "x-threetier-instance" not in headers
-    response = requests.get(f"{twin.http_url}/users/", headers={"Host": "evil.example"}, timeout=5,
-                            allow_redirects=False)
+    response = requests.get(
+        f"{twin.http_url}/users/", headers={"Host": "evil.example"}, timeout=5, allow_redirects=False
+    )
     assert response.status_code == 404 and response.text == "unknown host"
     # The LB's own names still reach the app.
     assert call(twin, twin.lb_url, "GET", "/whoami", headers={"Host": "localhost"})[0] == 200
@@ -257,8 +320,9 @@ def test_the_cloudfront_stage_fails_get_head_options_over_per_request_and_passes
         assert call(twin, twin.cdn_url, "HEAD", "/users/")[0] == 503
         assert call(twin, twin.cdn_url, "OPTIONS", "/users/")[0] == 503
         # A POST is never failed over: the user gets the ALB's 502 (docs/aws.md).
-        status, headers, body = call(twin, twin.cdn_url, "POST", "/api/users/", body=b"{}",
-                                     headers={"Content-Type": "application/json"})
+        status, headers, body = call(
+            twin, twin.cdn_url, "POST", "/api/users/", body=b"{}", headers={"Content-Type": "application/json"}
+        )
         assert status == 502 and b"threetier-sorry-page" not in body, (status, body[:200])
         # Meanwhile the DNS-only design still shows the LB's 5xx (Route 53 has not decided yet).
         print(f"CloudFront stage: sorry page on the first GET after the outage ({first * 1000:.0f} ms)")
