@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from support.twin_helpers import TwinEnv, throwaway_twin
+from support.twin_helpers import FAILOVER, TwinEnv, throwaway_twin
 
 from threetier.local.ports import allocate_ports
 from threetier.local.probes import wait_until
@@ -26,9 +26,9 @@ from threetier.local.twin import Twin
 pytestmark = pytest.mark.integration
 
 DRAIN_DELAY = 6.0  # the twin's deregistration delay here (load_balancer's 30 s in the parameters)
-# Slower than the other twins' checks: a killed instance stays in the rotation for at least
-# 2 × 1.5 s (an ALB: 2 × 10 s), a window no busy machine closes before the test's requests,
-# and a slow check on a loaded machine does not take a live instance out.
+# Slower than the other twins' checks: a killed instance stays in the rotation until its third
+# failed check, at least 3 s after the kill (an ALB: 2 × 10 s), a window no busy machine closes
+# before the test's requests; and a slow check on a loaded machine does not take a live one out.
 EDGE_HEALTH = {"interval_seconds": 1.5, "timeout_seconds": 1.2, "healthy_threshold": 1, "unhealthy_threshold": 3}
 SLOW_BODY_SECONDS = 2.5  # how long each in-flight request keeps sending its body
 
@@ -36,9 +36,8 @@ SLOW_BODY_SECONDS = 2.5  # how long each in-flight request keeps sending its bod
 @pytest.fixture(scope="module")
 def edge_env() -> Iterator[TwinEnv]:
     (cdn,) = allocate_ports(1)
-    with throwaway_twin(
-        "edgetest", local={"cdn_port": cdn[0], "deregistration_delay_seconds": DRAIN_DELAY, "health_check": EDGE_HEALTH}
-    ) as env:
+    with throwaway_twin("edgetest", local={
+            "cdn_port": cdn[0], "deregistration_delay_seconds": DRAIN_DELAY, "health_check": EDGE_HEALTH}) as env:
         yield env
 
 
@@ -59,16 +58,8 @@ def connection(twin: Twin, url: str, *, source: str = "127.0.0.1", timeout: floa
     return http.client.HTTPSConnection(host, int(port), context=tls(twin), timeout=timeout, source_address=(source, 0))
 
 
-def call(
-    twin: Twin,
-    url: str,
-    method: str,
-    path: str,
-    *,
-    body: bytes | None = None,
-    headers: dict | None = None,
-    source: str = "127.0.0.1",
-) -> tuple[int, dict, bytes]:
+def call(twin: Twin, url: str, method: str, path: str, *, body: bytes | None = None, headers: dict | None = None,
+         source: str = "127.0.0.1") -> tuple[int, dict, bytes]:
     conn = connection(twin, url, source=source)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -121,19 +112,18 @@ class SlowRequest(threading.Thread):
             conn.close()
 
 
-HELD_SECONDS = 2.0  # longer than any health check through the LB takes
+# Twice the longest a failover check can keep a request in flight (it gives up after its interval).
+HELD_SECONDS = 2 * FAILOVER["request_interval_seconds"]
 
 
 def slow_request_held_at(twin: Twin, port: int) -> bool:
     """A request in flight to the target on `port` through the LB for HELD_SECONDS on end."""
-    if not (in_flight(twin.layout, port) or 0) >= 1:
-        return False
     held_until = time.monotonic() + HELD_SECONDS
-    while time.monotonic() < held_until:
-        if not (in_flight(twin.layout, port) or 0) >= 1:
-            return False
+    while (in_flight(twin.layout, port) or 0) >= 1:
+        if time.monotonic() >= held_until:
+            return True
         time.sleep(0.1)
-    return True
+    return False
 
 
 def test_a_graceful_stop_drains_in_flight_requests_finish_and_new_ones_go_elsewhere(twin):
@@ -178,25 +168,19 @@ def test_a_graceful_stop_drains_in_flight_requests_finish_and_new_ones_go_elsewh
     # Every in-flight request finished with the app's own answer (400: empty fields), none 5xx.
     outcomes = [request.outcome for request in slow]
     assert all(outcome is not None and outcome[0] == 400 for outcome in outcomes), outcomes
-    assert "web-1a" in {instance for _, instance in outcomes}, outcomes
+    assert ("web-1a" in {instance for _, instance in outcomes}), outcomes
     # The stop waited for them (the body came SLOW_BODY_SECONDS after the drain began), not the whole delay.
     assert drained["in_flight_left"] == 0, drained
     assert SLOW_BODY_SECONDS - 0.5 <= drained["drained_seconds"] < DRAIN_DELAY, drained
     assert twin.programs.state("web-1a") == "STOPPED"
-    print(
-        f"drained web-1a in {drained['drained_seconds']:.2f} s; {len(new)} new requests, all to web-1c; "
-        f"in flight: {outcomes}"
-    )
+    print(f"drained web-1a in {drained['drained_seconds']:.2f} s; {len(new)} new requests, all to web-1c; "
+          f"in flight: {outcomes}")
 
     twin.start_instance("web-1a")
-
     # Back in the LB's rotation once the deregistration delay has passed (Caddy forgets it).
     def both_serve() -> bool:
         return {call(twin, twin.lb_url, "GET", "/whoami")[1].get("x-threetier-instance") for _ in range(6)} == {
-            "web-1a",
-            "web-1c",
-        }
-
+            "web-1a", "web-1c"}
     assert wait_until(both_serve, timeout=DRAIN_DELAY + 20, interval=0.5)
 
 
@@ -227,6 +211,7 @@ def test_a_killed_instance_is_not_drained_it_costs_502s_until_the_health_check(t
 
 
 def whoami_status(conn: http.client.HTTPSConnection) -> int | str:
+    """One GET /whoami on an open connection: its status, or what went wrong."""
     try:
         conn.request("GET", "/whoami")
         response = conn.getresponse()
@@ -272,9 +257,8 @@ def test_an_unknown_host_is_answered_by_the_lb_with_an_error_not_the_app(twin):
         status, headers, body = call(twin, url, "GET", "/users/", headers={"Host": "evil.example"})
         assert status == 404 and body == b"unknown host", (url, status, body[:100])
         assert "x-threetier-instance" not in headers
-    response = requests.get(
-        f"{twin.http_url}/users/", headers={"Host": "evil.example"}, timeout=5, allow_redirects=False
-    )
+    response = requests.get(f"{twin.http_url}/users/", headers={"Host": "evil.example"}, timeout=5,
+                            allow_redirects=False)
     assert response.status_code == 404 and response.text == "unknown host"
     # The LB's own names still reach the app.
     assert call(twin, twin.lb_url, "GET", "/whoami", headers={"Host": "localhost"})[0] == 200
@@ -320,9 +304,8 @@ def test_the_cloudfront_stage_fails_get_head_options_over_per_request_and_passes
         assert call(twin, twin.cdn_url, "HEAD", "/users/")[0] == 503
         assert call(twin, twin.cdn_url, "OPTIONS", "/users/")[0] == 503
         # A POST is never failed over: the user gets the ALB's 502 (docs/aws.md).
-        status, headers, body = call(
-            twin, twin.cdn_url, "POST", "/api/users/", body=b"{}", headers={"Content-Type": "application/json"}
-        )
+        status, headers, body = call(twin, twin.cdn_url, "POST", "/api/users/", body=b"{}",
+                                     headers={"Content-Type": "application/json"})
         assert status == 502 and b"threetier-sorry-page" not in body, (status, body[:200])
         # Meanwhile the DNS-only design still shows the LB's 5xx (Route 53 has not decided yet).
         print(f"CloudFront stage: sorry page on the first GET after the outage ({first * 1000:.0f} ms)")
