@@ -32,12 +32,13 @@ def test_processes_are_counted_by_component():
 def test_the_summary_gives_medians_ratios_and_a_t3_micro_capacity():
     rows = [row("recipe", "lb", "/users/", 100), row("threetier", "lb", "/users/", 300, web=2.5),
             row("threetier", "lb", "/users/", 250, web=2.5), row("threetier", "lb", "/users/", 350, web=2.5),
-            row("threetier", "direct", "/healthz", 1000), row("threetier", "lb", "/healthz", 700)]
+            row("threetier", "direct", "/healthz", 1000), row("threetier", "lb", "/healthz", 700, web=2.5)]
     summary = {(s["system"], s["route"], s["path"]): s for s in summarize(rows)}
     mine = summary[("threetier", "lb", "/users/")]
     assert mine["requests_per_second"] == 300 and mine["vs_recipe"] == 3.0 and mine["rounds"] == 3
     assert mine["t3_micro_sustained_rps"] == 80  # 200 ms of CPU a second / 2.5 ms
     assert summary[("threetier", "lb", "/healthz")]["lb_vs_direct"] == 0.7
+    assert summary[("threetier", "lb", "/healthz")]["lb_vs_direct_web_cpu"] == 0.8  # 2.0 / 2.5 ms
     table = markdown_table(summarize(rows))
     assert "| /users/ | LB (Caddy, HTTPS) | threetier | 300 (300, 250, 350) |" in table
 

@@ -250,7 +250,7 @@ def test_nginx_answers_any_host_and_proxies_to_the_unix_socket():
     _, site = boot.nginx_configs(boot.Ec2Layout(), settings())
     assert "listen 8000 default_server;" in site
     assert "server_name _;" in site and "server_tokens off;" in site
-    assert "proxy_pass http://unix:/run/threetier/gunicorn.sock;" in site
+    assert "server unix:/run/threetier/gunicorn.sock;" in site and "proxy_pass http://gunicorn;" in site
 
 
 def test_gunicorn_binds_the_socket_nginx_reads_as_the_app_user():

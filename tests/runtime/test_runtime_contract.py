@@ -119,7 +119,7 @@ def normalized(config: str) -> str:
     """An nginx config with its paths, listen address and user blanked: the settings only."""
     config = re.sub(r"(?m)^(\s*(?:listen|alias|pid|error_log|access_log|include|user|\w+_temp_path))\s+[^\s;]+",
                     r"\1 <value>", config)
-    config = re.sub(r"http://unix:\S+;", "http://unix:<socket>;", config)
+    config = re.sub(r"unix:\S+;", "unix:<socket>;", config)
     return re.sub(r"(?m)^# no `user`.*$", "user <value>;", config)  # the twin's master is the app user
 
 
@@ -147,6 +147,27 @@ def test_nginx_takes_the_apps_largest_request_and_outwaits_gunicorn():
     assert contract.nginx_size(MULTIPART_BODY_MAX) == "11m" and contract.nginx_size(1536) == "2k"
     assert contract.NGINX.proxy_timeout_seconds > contract.GUNICORN.timeout_seconds
     assert contract.NGINX.keepalive_timeout_seconds > 60 and contract.GUNICORN.keepalive_seconds > 60  # the ALB's idle
+
+
+def test_nginx_keeps_connections_to_gunicorn_and_closes_them_before_gunicorn_does():
+    site = contract.nginx_site(listen="8000", socket="/run/threetier/gunicorn.sock", static_root="/static")
+    upstream = site[site.index("upstream gunicorn {"):site.index("}")]
+    assert "server unix:/run/threetier/gunicorn.sock;" in upstream
+    assert f"keepalive {contract.NGINX.upstream_keepalive};" in upstream
+    # Keep-alive to an upstream needs HTTP/1.1 and no "Connection: close" passed on.
+    assert "proxy_pass http://gunicorn;" in site
+    assert "proxy_http_version 1.1;" in site and 'proxy_set_header Connection "";' in site
+    # nginx closes an idle connection first: gunicorn closing it first races a reuse (a 502).
+    assert contract.NGINX.upstream_keepalive_timeout_seconds < contract.GUNICORN.keepalive_seconds
+
+
+def test_nginx_without_upstream_keepalive_opens_a_connection_per_request_as_the_seeds_do():
+    from dataclasses import replace
+
+    site = contract.nginx_site(listen="8000", socket="/run/g.sock", static_root="/static",
+                               settings=replace(contract.NGINX, upstream_keepalive=0))
+    assert "upstream" not in site and "proxy_pass http://unix:/run/g.sock;" in site
+    assert "proxy_http_version" not in site
 
 
 def test_secrets_are_written_with_the_layouts_group_and_mode_never_readable_before(tmp_path):

@@ -30,6 +30,23 @@ def test_the_list_page_shows_one_page_with_next_and_previous_links(client, users
     assert "Page 1 of 3 (11 users)" in first
 
 
+def test_a_first_page_that_is_not_full_is_counted_from_its_rows_without_a_count_query(client, settings):
+    from django.test.utils import CaptureQueriesContext
+
+    settings.THREETIER_PAGE_SIZE = 4
+    User.objects.bulk_create([User(user_id=f"v{i}", user_name=f"V{i}", password="!") for i in range(3)])
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/users/").content.decode()
+    assert "Page 1 of 1 (3 users)" in page and "v2" in page
+    assert not any("count" in q["sql"].lower() for q in queries.captured_queries), queries.captured_queries
+    # A full first page may have more behind it: that one is counted.
+    User.objects.create(user_id="v3", user_name="V3", password="!")
+    User.objects.create(user_id="v4", user_name="V4", password="!")
+    assert "Page 1 of 2 (5 users)" in client.get("/users/").content.decode()
+    assert "Page 1 of 1 (1 user)" in client.get("/users/?q=v4").content.decode()
+    assert "No users yet." not in client.get("/users/?page=1").content.decode()
+
+
 def test_an_out_of_range_or_bad_page_number_shows_a_page(client, users):
     assert "zed" in client.get("/users/?page=99").content.decode()  # the last page
     assert "u00" in client.get("/users/?page=abc").content.decode()  # the first
