@@ -499,11 +499,11 @@ def nginx_site(*, listen: str, socket: str | Path, static_root: str | Path, sett
 
 """
         target = "http://gunicorn"
-        keepalive = """
+        keepalive_directives = """
         proxy_http_version 1.1;
         proxy_set_header Connection "";"""
     else:
-        upstream, target, keepalive = "", f"http://unix:{socket}", ""
+        upstream, target, keepalive_directives = "", f"http://unix:{socket}", ""
     return f"""{upstream}server {{
     listen {listen} default_server;
     server_name _;
@@ -518,7 +518,7 @@ def nginx_site(*, listen: str, socket: str | Path, static_root: str | Path, sett
     }}
 
     location / {{
-        proxy_pass {target};{keepalive}
+        proxy_pass {target};{keepalive_directives}
         proxy_set_header Host $http_host;
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         # The load balancer terminates TLS and says which scheme the client used.

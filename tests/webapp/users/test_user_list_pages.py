@@ -42,7 +42,10 @@ def test_a_first_page_that_is_not_full_is_counted_from_its_rows_without_a_count_
     # A full first page may have more behind it: that one is counted.
     User.objects.create(user_id="v3", user_name="V3", password="!")
     User.objects.create(user_id="v4", user_name="V4", password="!")
-    assert "Page 1 of 2 (5 users)" in client.get("/users/").content.decode()
+    with CaptureQueriesContext(connection) as queries:
+        assert "Page 1 of 2 (5 users)" in client.get("/users/").content.decode()
+    page_queries = [q["sql"] for q in queries.captured_queries if "LIMIT" in q["sql"].upper()]
+    assert len(page_queries) == 1, page_queries  # the rows fetched for the check are the page's
     assert "Page 1 of 1 (1 user)" in client.get("/users/?q=v4").content.decode()
     assert "No users yet." not in client.get("/users/?page=1").content.decode()
 

@@ -108,11 +108,11 @@ def list_page(users: QuerySet[User], number: str | None, per_page: int) -> Page:
     """The page `number` asks for (the first for none or a bad one, the last past the
     end), as Paginator.get_page gives it. The first page, when it holds fewer than
     `per_page` users, is every user there is: it is counted from its rows instead of a
-    second query (the registry's usual case, and a round trip per page view saved)."""
+    second query (the registry's usual case, and a round trip per page view saved). A
+    full first page keeps the rows it fetched and is counted by a query when shown."""
     if number in (None, "", "1"):
         rows = list(users[:per_page])
-        if len(rows) < per_page:
-            return Paginator(rows, per_page).page(1)
+        return Page(rows, 1, Paginator(rows if len(rows) < per_page else users, per_page))
     return Paginator(users, per_page).get_page(number)
 
 
